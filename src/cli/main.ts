@@ -1,0 +1,17 @@
+/** The `qwen3guard` command line: one file per command under ./commands. */
+import { Command } from "commander";
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("qwen3guard")
+    .description("Guardrail runtime for the Qwen3Guard safety models (Gen and Stream)")
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  // Commands register themselves here (one import per command file).
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  await buildProgram().parseAsync(argv as string[]);
+}

@@ -1,0 +1,4 @@
+export * from "./labels.js";
+export * from "./messages.js";
+export * from "./segments.js";
+export * from "./verdict.js";

@@ -1,0 +1,44 @@
+/** Typed verdicts produced by the Gen and Stream paths. */
+import type { Category, Direction, RefusalLabel, RiskTier } from "./labels.js";
+
+/** Probability of each tier (sums to 1 over the three tiers when the engine provides them). */
+export type TierProbabilities = Record<RiskTier, number>;
+
+/** What a Gen model said, parsed from its text output. */
+export interface GenOutput {
+  direction: Direction;
+  tier: RiskTier;
+  /** Categories named in the output, in the order they appear; empty when the model said `None`. */
+  categories: Category[];
+  /** `Yes`/`No` for response moderation; undefined for prompts or when the line is missing. */
+  refusal?: RefusalLabel;
+  /** The raw text the model produced. */
+  raw: string;
+}
+
+export interface TokenCounts {
+  /** Tokens of the whole prompt the model saw. */
+  prompt: number;
+  /** Tokens that actually had to be evaluated (prompt minus reused prefix). */
+  evaluated: number;
+  /** Tokens generated. */
+  generated: number;
+}
+
+export interface Timings {
+  totalMs: number;
+  prefillMs?: number;
+  decodeMs?: number;
+}
+
+/** A full moderation verdict, as the guard API returns it. */
+export interface Verdict extends GenOutput {
+  /** P(tier) read from the next-token distribution after `Safety:` (undefined in reference mode). */
+  probabilities?: TierProbabilities;
+  /** True when the tier is unsafe under strict mode (Controversial counts as Unsafe). */
+  unsafeStrict: boolean;
+  /** True when the tier is unsafe under loose mode (Controversial counts as Safe). */
+  unsafeLoose: boolean;
+  tokens?: TokenCounts;
+  timings?: Timings;
+}
