@@ -1,5 +1,6 @@
 /** The `qwen3guard` command line: one file per command under ./commands. */
 import { Command } from "commander";
+import { registerSynthCommand } from "./commands/synth.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -9,6 +10,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // Commands register themselves here (one import per command file).
+  registerSynthCommand(program);
   return program;
 }
 

@@ -1,0 +1,71 @@
+/**
+ * Seeded synthetic Qwen3Guard checkpoints (random weights, real layout, real tokenizer) for tests and
+ * benchmarks. Weights: embeddings and linear layers N(0, 1/fan_in) so activations stay O(1) through many
+ * layers; norm weights 1 + N(0, 0.1²) so a missing or misplaced norm changes the numbers. Each tensor has
+ * its own PRNG stream derived from (seed, name): the bytes do not depend on write order.
+ * The verdicts of such a model are meaningless; only its numerics and layout are real.
+ */
+import { parseHfConfig, type Qwen3Config } from "../hf-config.js";
+import { SeededRandom, streamSeed } from "./prng.js";
+import { synthConfigJson, type SynthDtype, type SynthKind, type SynthShape } from "./presets.js";
+import { checkpointTensors, type TensorSpec } from "./tensor-layout.js";
+import { writeCheckpointFolder, type TensorSource, type WriteProgress } from "./write-folder.js";
+
+export interface SynthesizeOptions {
+  kind: SynthKind;
+  shape: SynthShape;
+  outDir: string;
+  dtype?: SynthDtype;
+  seed?: number;
+  /** Override the shape's usual tying (tiny, 0.6B and 4B are tied; 8B is not). */
+  tieEmbeddings?: boolean;
+  onProgress?: (progress: WriteProgress) => void;
+}
+
+export interface SynthesizeResult {
+  outDir: string;
+  config: Qwen3Config;
+  tensorCount: number;
+  parameterCount: number;
+  bytes: number;
+}
+
+export const NORM_NOISE_STD = 0.1;
+
+/** The seeded values of one tensor. */
+export function synthTensorValues(spec: TensorSpec, seed: number): Float32Array {
+  const count = spec.shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(count);
+  const rng = new SeededRandom(streamSeed(seed, spec.name));
+  if (spec.role === "norm") return rng.fillNormal(out, NORM_NOISE_STD, 1);
+  const fanIn = spec.shape[spec.shape.length - 1]!;
+  return rng.fillNormal(out, 1 / Math.sqrt(fanIn));
+}
+
+export function synthesizeModel(options: SynthesizeOptions): SynthesizeResult {
+  const dtype = options.dtype ?? "f32";
+  const seed = options.seed ?? 0;
+  const configJson = synthConfigJson({
+    kind: options.kind,
+    shape: options.shape,
+    dtype,
+    ...(options.tieEmbeddings !== undefined ? { tieEmbeddings: options.tieEmbeddings } : {}),
+  });
+  const specs = checkpointTensors(parseHfConfig(configJson));
+  const sources = specs.map((spec): TensorSource => ({ spec, values: () => synthTensorValues(spec, seed) }));
+  const config = writeCheckpointFolder({
+    outDir: options.outDir,
+    configJson,
+    sources,
+    dtype,
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  const parameterCount = specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1), 0);
+  return {
+    outDir: options.outDir,
+    config,
+    tensorCount: specs.length,
+    parameterCount,
+    bytes: parameterCount * (dtype === "f32" ? 4 : 2),
+  };
+}
