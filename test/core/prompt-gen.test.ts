@@ -10,7 +10,10 @@ const fixtures = loadGenFixtures();
 for (const fixture of fixtures) {
   test(`built-in Gen prompt is byte-identical to ${fixture.name}`, () => {
     const { segments } = renderGenPrompt(fixture.messages);
-    assert.ok(Buffer.from(joinSegments(segments), "utf8").equals(fixture.bytes), "rendered bytes differ from the fixture");
+    assert.ok(
+      Buffer.from(joinSegments(segments), "utf8").equals(fixture.bytes),
+      "rendered bytes differ from the fixture",
+    );
   });
 }
 
@@ -70,7 +73,9 @@ test("leading system message merges into the first USER turn (default)", () => {
       { role: "assistant", content: "Hi" },
     ]).segments,
   );
-  assert.ok(text.includes("<BEGIN CONVERSATION>\n\nUSER: Be nice.\n\nHello\n\nASSISTANT: Hi\n\n<END CONVERSATION>"));
+  assert.ok(
+    text.includes("<BEGIN CONVERSATION>\n\nUSER: Be nice.\n\nHello\n\nASSISTANT: Hi\n\n<END CONVERSATION>"),
+  );
 });
 
 test("a leading assistant message is rendered, not dropped", () => {

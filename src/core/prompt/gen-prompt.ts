@@ -116,10 +116,14 @@ const RESPONSE_TAIL =
 export function genDirectionOf(messages: readonly ChatMessage[], options: GenPromptOptions = {}): Direction {
   const policy = options.system ?? "merge";
   if (policy !== "merge" && policy !== "reject") {
-    throw new InvalidConversationError(`unknown system message policy ${JSON.stringify(policy)}: use "merge" or "reject"`);
+    throw new InvalidConversationError(
+      `unknown system message policy ${JSON.stringify(policy)}: use "merge" or "reject"`,
+    );
   }
   if (messages.length === 0) {
-    throw new InvalidConversationError("cannot moderate an empty conversation: pass at least one user or assistant message");
+    throw new InvalidConversationError(
+      "cannot moderate an empty conversation: pass at least one user or assistant message",
+    );
   }
   messages.forEach((message, index) => {
     const role: string = message.role;
