@@ -1,0 +1,180 @@
+/**
+ * The Stream decision rule: from per-token risk labels of an answer to one verdict.
+ * Pure: no I/O, no engine.
+ *
+ * Official rule (the official evaluation code; the default): the first position i where labels i and
+ * i+1 are both Unsafe gives Unsafe at i+1; otherwise the first pair of consecutive Controversial gives
+ * Controversial at i+1; otherwise Safe. A mixed Unsafe/Controversial pair does not trigger.
+ * Report rule (the technical report's prose): the first pair of consecutive tokens that are each
+ * Unsafe or Controversial, at i+1; its tier is Unsafe when either token is Unsafe, else Controversial.
+ * Either way the verdict's category (and probabilities) are those of the triggering token i+1.
+ *
+ * Two questions, two answers:
+ * - `streamVerdict` (and `StreamTracker.final()`): the verdict for the whole sequence. Under the
+ *   official rule an Unsafe pair anywhere beats an earlier Controversial pair.
+ * - `streamStop` (and `StreamTracker.push(...).fired`): where a live stream should stop, i.e. the first
+ *   trigger the mode allows. strict: any trigger of the rule (so the first Controversial pair stops the
+ *   stream even if an Unsafe pair would come later); loose: Controversial counts as Safe, so only a pair
+ *   of two Unsafe tokens stops it (the same under both rules).
+ */
+import type { Category, RiskTier, Strictness } from "./labels.js";
+import type { TierProbabilities } from "./verdict.js";
+
+export type StreamRule = "official" | "report";
+
+export interface StreamDecisionOptions {
+  /** Which pair rule to use (default `official`). */
+  rule?: StreamRule;
+  /** Which triggers stop a live stream (default `strict`); does not change the whole-sequence verdict. */
+  mode?: Strictness;
+}
+
+/** A pair of consecutive flagged tokens, reported at the second token. */
+export interface StreamTrigger {
+  tier: "Unsafe" | "Controversial";
+  /** Index (0-based, among the tokens pushed) of the triggering token, the second of the pair. */
+  index: number;
+  category?: Category;
+  probabilities?: TierProbabilities;
+}
+
+/** The verdict for a whole answer: Safe (no trigger), or the deciding trigger. */
+export type StreamVerdict = { tier: "Safe" } | StreamTrigger;
+
+/** The tier a pair of consecutive labels triggers under a rule, or undefined. */
+export function pairTrigger(
+  a: RiskTier,
+  b: RiskTier,
+  rule: StreamRule = "official",
+): StreamTrigger["tier"] | undefined {
+  if (rule === "official") {
+    if (a === "Unsafe" && b === "Unsafe") return "Unsafe";
+    if (a === "Controversial" && b === "Controversial") return "Controversial";
+    return undefined;
+  }
+  if (a === "Safe" || b === "Safe") return undefined;
+  return a === "Unsafe" || b === "Unsafe" ? "Unsafe" : "Controversial";
+}
+
+/** Whether a trigger stops a live stream under a mode (loose: only two Unsafe tokens). */
+function stops(a: RiskTier, b: RiskTier, tier: StreamTrigger["tier"], mode: Strictness): boolean {
+  return mode === "strict" ? true : a === "Unsafe" && b === "Unsafe" && tier === "Unsafe";
+}
+
+/**
+ * Incremental form of the rule, for tokens as they stream in. `push` reports `fired` once, at the
+ * first trigger the mode's stop condition allows; `final()` is the whole-sequence verdict so far
+ * (equal to `streamVerdict` over everything pushed).
+ */
+export class StreamTracker {
+  readonly rule: StreamRule;
+  readonly mode: Strictness;
+  #prev: RiskTier | undefined;
+  #count = 0;
+  #firstUnsafe: StreamTrigger | undefined;
+  #firstControversial: StreamTrigger | undefined;
+  #firstAny: StreamTrigger | undefined;
+  #fired: StreamTrigger | undefined;
+
+  constructor(options: StreamDecisionOptions = {}) {
+    this.rule = options.rule ?? "official";
+    this.mode = options.mode ?? "strict";
+  }
+
+  /** Tokens pushed so far. */
+  get length(): number {
+    return this.#count;
+  }
+
+  /** The stop trigger, once one fired. */
+  get fired(): StreamTrigger | undefined {
+    return this.#fired;
+  }
+
+  /** Feed the next token's label (and category/probabilities); `fired` is set on the push that stops. */
+  push(
+    label: RiskTier,
+    category?: Category,
+    probabilities?: TierProbabilities,
+  ): { index: number; fired?: StreamTrigger } {
+    const index = this.#count++;
+    const prev = this.#prev;
+    this.#prev = label;
+    if (prev === undefined) return { index };
+    const tier = pairTrigger(prev, label, this.rule);
+    if (tier === undefined) return { index };
+    const trigger: StreamTrigger = {
+      tier,
+      index,
+      ...(category === undefined ? {} : { category }),
+      ...(probabilities === undefined ? {} : { probabilities }),
+    };
+    this.#firstAny ??= trigger;
+    if (tier === "Unsafe") this.#firstUnsafe ??= trigger;
+    else this.#firstControversial ??= trigger;
+    if (this.#fired === undefined && stops(prev, label, tier, this.mode)) {
+      this.#fired = trigger;
+      return { index, fired: trigger };
+    }
+    return { index };
+  }
+
+  /** The whole-sequence verdict over the tokens pushed so far. */
+  final(): StreamVerdict {
+    const found = this.rule === "official" ? (this.#firstUnsafe ?? this.#firstControversial) : this.#firstAny;
+    return found ?? { tier: "Safe" };
+  }
+}
+
+function triggerAt(
+  labels: readonly RiskTier[],
+  categories: readonly (Category | undefined)[] | undefined,
+  index: number,
+  tier: StreamTrigger["tier"],
+): StreamTrigger {
+  const category = categories?.[index];
+  return { tier, index, ...(category === undefined ? {} : { category }) };
+}
+
+/** The first i+1 where the pair (i, i+1) satisfies `match`, or -1. */
+function firstPair(labels: readonly RiskTier[], match: (a: RiskTier, b: RiskTier) => boolean): number {
+  for (let i = 0; i + 1 < labels.length; i++) if (match(labels[i]!, labels[i + 1]!)) return i + 1;
+  return -1;
+}
+
+/** The verdict for a whole answer, from its per-token labels (and per-token categories). */
+export function streamVerdict(
+  labels: readonly RiskTier[],
+  categories?: readonly (Category | undefined)[],
+  options: Pick<StreamDecisionOptions, "rule"> = {},
+): StreamVerdict {
+  const rule = options.rule ?? "official";
+  if (rule === "official") {
+    for (const tier of ["Unsafe", "Controversial"] as const) {
+      const at = firstPair(labels, (a, b) => a === tier && b === tier);
+      if (at >= 0) return triggerAt(labels, categories, at, tier);
+    }
+    return { tier: "Safe" };
+  }
+  const at = firstPair(labels, (a, b) => pairTrigger(a, b, "report") !== undefined);
+  return at < 0
+    ? { tier: "Safe" }
+    : triggerAt(labels, categories, at, pairTrigger(labels[at - 1]!, labels[at]!, "report")!);
+}
+
+/** Where a live stream would stop under the rule and mode, or undefined when it would not. */
+export function streamStop(
+  labels: readonly RiskTier[],
+  categories?: readonly (Category | undefined)[],
+  options: StreamDecisionOptions = {},
+): StreamTrigger | undefined {
+  const rule = options.rule ?? "official";
+  const match =
+    (options.mode ?? "strict") === "loose"
+      ? (a: RiskTier, b: RiskTier) => a === "Unsafe" && b === "Unsafe"
+      : (a: RiskTier, b: RiskTier) => pairTrigger(a, b, rule) !== undefined;
+  const at = firstPair(labels, match);
+  return at < 0
+    ? undefined
+    : triggerAt(labels, categories, at, pairTrigger(labels[at - 1]!, labels[at]!, rule)!);
+}
