@@ -1,6 +1,7 @@
 /** The `qwen3guard` command line: one file per command under ./commands. */
 import { Command } from "commander";
 import { registerSynthCommand } from "./commands/synth.js";
+import { registerConvertCommand } from "./commands/convert.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // Commands register themselves here (one import per command file).
   registerSynthCommand(program);
+  registerConvertCommand(program);
   return program;
 }
 
