@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerSynthCommand } from "./commands/synth.js";
 import { registerConvertCommand } from "./commands/convert.js";
+import { registerPullCommand } from "./commands/pull.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   // Commands register themselves here (one import per command file).
   registerSynthCommand(program);
   registerConvertCommand(program);
+  registerPullCommand(program);
   return program;
 }
 
