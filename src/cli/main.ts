@@ -2,7 +2,9 @@
 import { Command } from "commander";
 import { registerSynthCommand } from "./commands/synth.js";
 import { registerConvertCommand } from "./commands/convert.js";
+import { registerRenderCommand } from "./commands/render.js";
 import { registerPullCommand } from "./commands/pull.js";
+import { registerPolicyCommand } from "./commands/policy.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -14,7 +16,9 @@ export function buildProgram(): Command {
   // Commands register themselves here (one import per command file).
   registerSynthCommand(program);
   registerConvertCommand(program);
+  registerRenderCommand(program);
   registerPullCommand(program);
+  registerPolicyCommand(program);
   return program;
 }
 

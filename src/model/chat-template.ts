@@ -10,12 +10,13 @@
  * ChatTemplateError rather than silently mis-segmented.
  */
 import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Environment, Interpreter, Template } from "@huggingface/jinja";
 import { InvalidConversationError, type ChatMessage } from "../core/messages.js";
 import { joinSegments, pushSegment, type PromptSegment } from "../core/segments.js";
 import type { GenPrompt } from "../core/prompt/gen-prompt.js";
+import { GgufFile } from "./gguf/gguf-reader.js";
 
 /** A chat template could not be parsed or rendered, or its output cannot be split into segments. */
 export class ChatTemplateError extends Error {
@@ -299,4 +300,34 @@ export async function readChatTemplateFromFolder(dir: string, name?: string): Pr
   throw new ChatTemplateNotFoundError(
     `${dir}: no chat template found (looked for chat_template.jinja, "chat_template" in tokenizer_config.json and chat_template.json); pass a template file instead`,
   );
+}
+
+/** Read `tokenizer.chat_template` from a GGUF file's metadata. Throws ChatTemplateNotFoundError when absent. */
+export function readChatTemplateFromGguf(file: string): FolderChatTemplate {
+  const gguf = GgufFile.open(file);
+  try {
+    const value = gguf.metadata.get("tokenizer.chat_template");
+    if (value === undefined) {
+      throw new ChatTemplateNotFoundError(
+        `${file}: the GGUF has no tokenizer.chat_template; pass a template file instead`,
+      );
+    }
+    if (value.type !== "string") {
+      throw new ChatTemplateError(`${file}: tokenizer.chat_template is a ${value.type}, expected a string`);
+    }
+    return { template: value.value, path: file };
+  } finally {
+    gguf.close();
+  }
+}
+
+/** Read the chat template of a model: a Hugging Face folder, or a `.gguf` file. */
+export async function readModelChatTemplate(model: string): Promise<FolderChatTemplate> {
+  const info = await stat(model).catch((error: NodeJS.ErrnoException) => {
+    throw new ChatTemplateNotFoundError(
+      `${model}: ${error.code === "ENOENT" ? "no such file or folder" : error.message}`,
+    );
+  });
+  if (info.isDirectory()) return readChatTemplateFromFolder(model);
+  return readChatTemplateFromGguf(model);
 }
