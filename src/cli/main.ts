@@ -4,7 +4,6 @@ import { registerSynthCommand } from "./commands/synth.js";
 import { registerConvertCommand } from "./commands/convert.js";
 import { registerRenderCommand } from "./commands/render.js";
 import { registerPullCommand } from "./commands/pull.js";
-import { registerPolicyCommand } from "./commands/policy.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -18,7 +17,6 @@ export function buildProgram(): Command {
   registerConvertCommand(program);
   registerRenderCommand(program);
   registerPullCommand(program);
-  registerPolicyCommand(program);
   return program;
 }
 
