@@ -44,7 +44,13 @@ export interface DownloadFileResult {
 /** @throws ChecksumMismatchError, HubHttpError, HubUnreachableError, HubError("incomplete") */
 export async function downloadVerifiedFile(p: DownloadFileParams): Promise<DownloadFileResult> {
   const total = p.file.size;
-  const finalPath = path.join(p.dir, p.file.path);
+  const finalPath = path.resolve(p.dir, p.file.path);
+  if (!finalPath.startsWith(path.resolve(p.dir) + path.sep)) {
+    throw new HubError(
+      "not-a-model",
+      `${p.repo}: refusing file path "${p.file.path}" that leaves the snapshot folder`,
+    );
+  }
   const partialPath = finalPath + PARTIAL_SUFFIX;
   fs.mkdirSync(path.dirname(finalPath), { recursive: true });
 

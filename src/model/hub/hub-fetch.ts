@@ -68,7 +68,10 @@ export function networkFailureReason(error: unknown): string | null {
       if (inner) return inner;
     }
   }
-  if (error instanceof TypeError && /fetch failed|terminated/.test(error.message)) return error.message;
+  if (error instanceof TypeError && /fetch failed|terminated/.test(error.message)) {
+    const cause = (error as { cause?: unknown }).cause;
+    return cause instanceof Error && cause.message ? `${error.message}: ${cause.message}` : error.message;
+  }
   return null;
 }
 
