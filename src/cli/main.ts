@@ -4,6 +4,7 @@ import { registerSynthCommand } from "./commands/synth.js";
 import { registerConvertCommand } from "./commands/convert.js";
 import { registerRenderCommand } from "./commands/render.js";
 import { registerPullCommand } from "./commands/pull.js";
+import { registerPolicyCommand } from "./commands/policy.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerConvertCommand(program);
   registerRenderCommand(program);
   registerPullCommand(program);
+  registerPolicyCommand(program);
   return program;
 }
 

@@ -25,6 +25,7 @@ test("a child overrides its parent tier by tier, inherits the rest, appends thre
     docs({
       base: {
         name: "company",
+        description: "the company base",
         mode: "loose",
         response: {
           default: { Unsafe: "block", Controversial: "flag" },
@@ -44,6 +45,7 @@ test("a child overrides its parent tier by tier, inherits the rest, appends thre
     }),
   );
   assert.equal(p.name, "product");
+  assert.equal(p.description, undefined, "a description belongs to its own file");
   assert.equal(p.mode, "loose", "mode inherited when the child does not set it");
   assert.deepEqual(p.response.default, { Unsafe: "block", Controversial: "allow" });
   assert.deepEqual(p.response.categories.Violent, { Unsafe: "block", Controversial: "flag" });

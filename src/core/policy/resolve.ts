@@ -2,7 +2,8 @@
  * `extends` resolution and merging, over documents that are already parsed (no I/O here).
  *
  * Merge rules (a child over its parents):
- * - `name`, `description`, `mode`: the child's value when it sets one;
+ * - `mode`: the child's value when it sets one, else the parents' (strict when none sets it);
+ * - `name`, `description`: the root document's own (they describe a file, they are not inherited);
  * - `default` and each category rule: merged tier by tier, the child's tiers win;
  * - `thresholds`: concatenated, the parents' first (a child adds thresholds, it cannot drop them).
  * Several parents (`extends: [a, b]`) apply in order: b over a, then the child over both.
@@ -53,8 +54,8 @@ function merge(base: Partial_, over: Partial_): Partial_ {
     sources: union(base.sources, over.sources),
   };
   const mode = over.mode ?? base.mode;
-  const name = over.name ?? base.name;
-  const description = over.description ?? base.description;
+  // name/description describe one document: the latest document's own, never a parent's.
+  const { name, description } = over;
   if (mode !== undefined) out.mode = mode;
   if (name !== undefined) out.name = name;
   if (description !== undefined) out.description = description;
