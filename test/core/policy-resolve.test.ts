@@ -106,6 +106,10 @@ test("a missing parent names the document that refers to it", () => {
 
 test("refs are resolved relative to the referring document through resolveRef", () => {
   const d = docs({ "dir/child": { extends: "./base" }, "dir/base": { mode: "loose" } });
-  const p = resolvePolicy("dir/child", d, (ref, from) => from.replace(/[^/]+$/, "") + ref.replace(/^\.\//, ""));
+  const p = resolvePolicy(
+    "dir/child",
+    d,
+    (ref, from) => from.replace(/[^/]+$/, "") + ref.replace(/^\.\//, ""),
+  );
   assert.equal(p.mode, "loose");
 });

@@ -32,10 +32,15 @@ test("a valid document parses, with action shorthand expanded to Controversial a
 test("unknown category names are rejected with the path and the valid names", () => {
   const [msg, ...rest] = issues({ prompt: { categories: { Violence: "block" } } });
   assert.equal(rest.length, 0);
-  assert.match(msg!, /^p\.yaml: prompt\.categories\.Violence: unknown category "Violence"; expected one of Violent,/);
+  assert.match(
+    msg!,
+    /^p\.yaml: prompt\.categories\.Violence: unknown category "Violence"; expected one of Violent,/,
+  );
   assert.match(issues({ prompt: { categories: { violent: "block" } } })[0]!, /did you mean "Violent"\?/);
   assert.match(
-    issues({ response: { thresholds: [{ when: "unsafe", atLeast: 0.5, action: "block", categories: ["Hate"] }] } })[0]!,
+    issues({
+      response: { thresholds: [{ when: "unsafe", atLeast: 0.5, action: "block", categories: ["Hate"] }] },
+    })[0]!,
     /^p\.yaml: response\.thresholds\[0\]\.categories\[0\]: unknown category "Hate"/,
   );
 });
@@ -86,13 +91,23 @@ test("thresholds cannot allow, measures and tiers are checked, typos in keys are
     /^p\.yaml: prompt\.default: unknown key "Unsafr"; expected Safe, Unsafe, Controversial$/,
   );
   assert.match(issues({ mode: "lax" })[0]!, /^p\.yaml: mode: expected strict or loose$/);
-  assert.match(issues({ promt: {} })[0]!, /^p\.yaml: unknown key "promt"; expected name, description, extends/);
-  assert.match(issues({ prompt: { default: 3 } })[0]!, /prompt\.default: expected an action \(allow, flag, block\) or a map/);
+  assert.match(
+    issues({ promt: {} })[0]!,
+    /^p\.yaml: unknown key "promt"; expected name, description, extends/,
+  );
+  assert.match(
+    issues({ prompt: { default: 3 } })[0]!,
+    /prompt\.default: expected an action \(allow, flag, block\) or a map/,
+  );
   assert.match(issues(null)[0]!, /^p\.yaml: empty policy$/);
   assert.match(issues([1])[0]!, /expected a map at the top level/);
 });
 
 test("every problem is reported, not just the first", () => {
-  const all = issues({ mode: "x", prompt: { categories: { Nope: "block" } }, response: { default: "maybe" } });
+  const all = issues({
+    mode: "x",
+    prompt: { categories: { Nope: "block" } },
+    response: { default: "maybe" },
+  });
   assert.equal(all.length, 3);
 });
