@@ -31,48 +31,48 @@ const FUNCTIONS = {
   "include/llama.h": {
     library: "llama",
     names: [
-    "llama_version",
-    "llama_model_default_params",
-    "llama_context_default_params",
-    "llama_backend_init",
-    "llama_log_set",
-    "llama_supports_gpu_offload",
-    "llama_model_load_from_file",
-    "llama_model_free",
-    "llama_init_from_model",
-    "llama_free",
-    "llama_model_get_vocab",
-    "llama_vocab_n_tokens",
-    "llama_model_n_embd",
-    "llama_model_n_layer",
-    "llama_model_n_ctx_train",
-    "llama_n_ctx",
-    "llama_n_ctx_seq",
-    "llama_n_batch",
-    "llama_n_ubatch",
-    "llama_n_seq_max",
-    "llama_get_memory",
-    "llama_memory_clear",
-    "llama_memory_seq_rm",
-    "llama_memory_seq_pos_min",
-    "llama_memory_seq_pos_max",
-    "llama_batch_init",
-    "llama_batch_free",
-    "llama_decode",
-    "llama_synchronize",
-    "llama_get_logits_ith",
-    "llama_get_embeddings_ith",
+      "llama_version",
+      "llama_model_default_params",
+      "llama_context_default_params",
+      "llama_backend_init",
+      "llama_log_set",
+      "llama_supports_gpu_offload",
+      "llama_model_load_from_file",
+      "llama_model_free",
+      "llama_init_from_model",
+      "llama_free",
+      "llama_model_get_vocab",
+      "llama_vocab_n_tokens",
+      "llama_model_n_embd",
+      "llama_model_n_layer",
+      "llama_model_n_ctx_train",
+      "llama_n_ctx",
+      "llama_n_ctx_seq",
+      "llama_n_batch",
+      "llama_n_ubatch",
+      "llama_n_seq_max",
+      "llama_get_memory",
+      "llama_memory_clear",
+      "llama_memory_seq_rm",
+      "llama_memory_seq_pos_min",
+      "llama_memory_seq_pos_max",
+      "llama_batch_init",
+      "llama_batch_free",
+      "llama_decode",
+      "llama_synchronize",
+      "llama_get_logits_ith",
+      "llama_get_embeddings_ith",
     ],
   },
   "ggml/include/ggml-backend.h": {
     library: "ggml",
     names: [
-    "ggml_backend_load_all_from_path",
-    "ggml_backend_reg_count",
-    "ggml_backend_dev_count",
-    "ggml_backend_dev_get",
-    "ggml_backend_dev_name",
-    "ggml_backend_dev_type",
+      "ggml_backend_load_all_from_path",
+      "ggml_backend_reg_count",
+      "ggml_backend_dev_count",
+      "ggml_backend_dev_get",
+      "ggml_backend_dev_name",
+      "ggml_backend_dev_type",
     ],
   },
 };
@@ -124,7 +124,9 @@ function parseStruct(header, name) {
 /** The prototype of NAME in a header, with API macros and `struct` tags removed, enums as int. */
 function parsePrototype(header, name) {
   const src = stripComments(header).replace(/\s+/g, " ");
-  const re = new RegExp(`(?:LLAMA_API|GGML_API|GGML_BACKEND_API)\\s+([^;(]*?\\b${name})\\s*\\(([^)]*)\\)\\s*;`);
+  const re = new RegExp(
+    `(?:LLAMA_API|GGML_API|GGML_BACKEND_API)\\s+([^;(]*?\\b${name})\\s*\\(([^)]*)\\)\\s*;`,
+  );
   const m = re.exec(src);
   if (!m) throw new Error(`function ${name} not found`);
   // C enums are int-sized on every ABI llama.cpp supports; koffi's parser knows no `struct`/`enum` tags.
@@ -140,14 +142,29 @@ function parsePrototype(header, name) {
   return `${ret} ${name}(${params})`;
 }
 
-const PRIMITIVES = new Set(["void", "bool", "float", "double", "int", "int8_t", "uint8_t", "int32_t", "uint32_t", "int64_t", "uint64_t", "size_t", "char"]);
+const PRIMITIVES = new Set([
+  "void",
+  "bool",
+  "float",
+  "double",
+  "int",
+  "int8_t",
+  "uint8_t",
+  "int32_t",
+  "uint32_t",
+  "int64_t",
+  "uint64_t",
+  "size_t",
+  "char",
+]);
 
 /** typedef name -> koffi type spec, for every typedef in the given headers that koffi needs resolved. */
 function parseTypedefs(headers) {
   const map = new Map();
   for (const h of headers) {
     const src = stripComments(h).replace(/\s+/g, " ");
-    for (const m of src.matchAll(/typedef ([^;{}()]*?)\(\s*\*\s*(\w+)\s*\)\s*\([^;]*\);/g)) map.set(m[2], "void *"); // function pointer
+    for (const m of src.matchAll(/typedef ([^;{}()]*?)\(\s*\*\s*(\w+)\s*\)\s*\([^;]*\);/g))
+      map.set(m[2], "void *"); // function pointer
     for (const m of src.matchAll(/typedef (?!struct \w+ \{)([^;{}()]*?[\s*])(\w+)\s*;/g)) {
       const target = m[1].trim();
       map.set(m[2], target.includes("*") ? "void *" : target.replace(/^enum \w+$/, "int"));
@@ -158,7 +175,10 @@ function parseTypedefs(headers) {
 
 /** The koffi spec of a C type: pointers become `void *` (BigInt addresses), enums `int`, typedefs resolved. */
 function koffiType(ctype, typedefs) {
-  const t = ctype.replace(/\bconst\b/g, "").replace(/\s+/g, " ").trim();
+  const t = ctype
+    .replace(/\bconst\b/g, "")
+    .replace(/\s+/g, " ")
+    .trim();
   if (t.includes("*")) return "void *";
   if (/^enum \w+$/.test(t)) return "int";
   if (PRIMITIVES.has(t)) return t;
@@ -209,7 +229,9 @@ function getSource() {
   const src = join(dir, "src");
   mkdirSync(src);
   const paths = ["include", "ggml/include", "src/llama-context.cpp", "src/llama-model.cpp", "CMakeLists.txt"];
-  const tar = execFileSync("git", ["--git-dir", git, "archive", "--format=tar", head, ...paths], { maxBuffer: 1 << 28 });
+  const tar = execFileSync("git", ["--git-dir", git, "archive", "--format=tar", head, ...paths], {
+    maxBuffer: 1 << 28,
+  });
   execFileSync("tar", ["-x", "-C", src], { input: tar });
   return { dir, src, head };
 }
@@ -224,7 +246,9 @@ function compilerFacts(src, structs, defaults) {
     '  printf("{\\"structs\\":{");',
   ];
   STRUCTS.forEach((s, i) => {
-    lines.push(`  printf("%s\\"${s}\\":{\\"size\\":%zu,\\"offsets\\":{", ${i ? '","' : '""'}, sizeof(struct ${s}));`);
+    lines.push(
+      `  printf("%s\\"${s}\\":{\\"size\\":%zu,\\"offsets\\":{", ${i ? '","' : '""'}, sizeof(struct ${s}));`,
+    );
     structs[s].forEach((f, j) => {
       lines.push(`  printf("%s\\"${f.name}\\":%zu", ${j ? '","' : '""'}, offsetof(struct ${s}, ${f.name}));`);
     });
@@ -251,20 +275,33 @@ function compilerFacts(src, structs, defaults) {
     lines.push("  }");
   });
   lines.push('  printf("},\\"constants\\":{");');
-  CONSTANTS.forEach((c, i) => lines.push(`  printf("%s\\"${c}\\":%lld", ${i ? '","' : '""'}, (long long)(${c}));`));
+  CONSTANTS.forEach((c, i) =>
+    lines.push(`  printf("%s\\"${c}\\":%lld", ${i ? '","' : '""'}, (long long)(${c}));`),
+  );
   lines.push('  printf("},\\"ggml_tensor\\":{\\"name_offset\\":%zu}}", offsetof(struct ggml_tensor, name));');
   lines.push("  return 0;", "}");
   const c = join(dir, "abi.c");
   writeFileSync(c, lines.join("\n") + "\n");
   const exe = join(dir, "abi");
   const cc = process.env.CC || "cc";
-  sh(cc, ["-std=c11", "-Werror=missing-field-initializers", "-Wextra", "-I", join(src, "include"), "-I", join(src, "ggml/include"), c, "-o", exe]);
+  sh(cc, [
+    "-std=c11",
+    "-Werror=missing-field-initializers",
+    "-Wextra",
+    "-I",
+    join(src, "include"),
+    "-I",
+    join(src, "ggml/include"),
+    c,
+    "-o",
+    exe,
+  ]);
   const facts = JSON.parse(sh(exe, []));
   rmSync(dir, { recursive: true, force: true });
   return facts;
 }
 
-function main() {
+async function main() {
   const { dir, src, head } = getSource();
   try {
     const llamaH = readFileSync(join(src, "include/llama.h"), "utf8");
@@ -289,8 +326,14 @@ function main() {
       }
     }
     const defaults = {
-      llama_model_params: parseDefaultsInitializer(readFileSync(join(src, "src/llama-model.cpp"), "utf8"), "llama_model_params llama_model_default_params"),
-      llama_context_params: parseDefaultsInitializer(readFileSync(join(src, "src/llama-context.cpp"), "utf8"), "llama_context_params llama_context_default_params"),
+      llama_model_params: parseDefaultsInitializer(
+        readFileSync(join(src, "src/llama-model.cpp"), "utf8"),
+        "llama_model_params llama_model_default_params",
+      ),
+      llama_context_params: parseDefaultsInitializer(
+        readFileSync(join(src, "src/llama-context.cpp"), "utf8"),
+        "llama_context_params llama_context_default_params",
+      ),
     };
     const facts = compilerFacts(src, structs, defaults);
     const cmake = readFileSync(join(src, "CMakeLists.txt"), "utf8");
@@ -301,8 +344,12 @@ function main() {
     };
     const base = `${ver("MAJOR")}.${ver("MINOR")}.${ver("PATCH")}`;
     const isDev = /option\(LLAMA_BUILD_IS_DEV "[^"]*" ON\)/.test(cmake);
-    const info = JSON.parse(readFileSync(join(root, "node_modules/node-llama-cpp/llama/llama.cpp.info.json"), "utf8"));
-    const nlcVersion = JSON.parse(readFileSync(join(root, "node_modules/node-llama-cpp/package.json"), "utf8")).version;
+    const info = JSON.parse(
+      readFileSync(join(root, "node_modules/node-llama-cpp/llama/llama.cpp.info.json"), "utf8"),
+    );
+    const nlcVersion = JSON.parse(
+      readFileSync(join(root, "node_modules/node-llama-cpp/package.json"), "utf8"),
+    ).version;
 
     const header = {
       source: { nodeLlamaCpp: nlcVersion, llamaCppTag: info.tag, bundleHead: head },
@@ -328,10 +375,13 @@ function main() {
       opaques: [...opaques].sort(),
       functions,
     };
-    const text =
+    let text =
       "// GENERATED by scripts/extract-llama-header.mjs from node-llama-cpp's bundled llama.cpp source. Do not edit.\n" +
       "// Layouts and defaults were computed by the C compiler against that source's headers.\n" +
       `export const LLAMA_HEADER = ${JSON.stringify(header, null, 2)} as const;\n`;
+    // formatted like the rest of the repository, so `prettier --check` and `--check` here agree
+    const prettier = await import("prettier");
+    text = await prettier.format(text, { ...(await prettier.resolveConfig(outFile)), filepath: outFile });
     if (checkOnly) {
       const current = existsSync(outFile) ? readFileSync(outFile, "utf8") : "";
       if (current !== text) {
@@ -349,4 +399,4 @@ function main() {
   }
 }
 
-main();
+await main();

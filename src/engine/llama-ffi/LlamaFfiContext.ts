@@ -8,7 +8,12 @@
 import os from "node:os";
 import koffi from "koffi";
 import { llamaDecodeQueue } from "./decodeQueue.js";
-import { LlamaDecodeError, LlamaFfiDisposedError, LlamaFfiInputError, LlamaFfiNativeError } from "./errors.js";
+import {
+  LlamaDecodeError,
+  LlamaFfiDisposedError,
+  LlamaFfiInputError,
+  LlamaFfiNativeError,
+} from "./errors.js";
 import type { LlamaBatchStruct, LlamaNative, Ptr } from "./llamaAbi.js";
 import { LLAMA_HEADER } from "./llamaHeader.generated.js";
 import type { LlamaFfiModel } from "./LlamaFfiModel.js";
@@ -49,7 +54,8 @@ export interface DecodeItem {
 }
 
 function positiveInt(name: string, value: number): number {
-  if (!Number.isInteger(value) || value <= 0) throw new LlamaFfiInputError(`${name} must be a positive integer, got ${value}`);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new LlamaFfiInputError(`${name} must be a positive integer, got ${value}`);
   return value;
 }
 
@@ -127,7 +133,9 @@ export class LlamaFfiContext {
     const handle = await llamaDecodeQueue.run(
       () =>
         new Promise<Ptr | null>((resolve, reject) =>
-          n.llama_init_from_model.async(model.pointer, params, (err, res) => (err ? reject(err as Error) : resolve(res))),
+          n.llama_init_from_model.async(model.pointer, params, (err, res) =>
+            err ? reject(err as Error) : resolve(res),
+          ),
         ),
     );
     if (!handle) {
@@ -181,13 +189,17 @@ export class LlamaFfiContext {
    * length nEmbd) per token. Items may name different sequences (and the same one more than once, in order).
    */
   async decode(items: readonly DecodeItem[]): Promise<Float32Array[][]> {
-    if (!this.embeddings) throw new LlamaFfiInputError("decode() needs a context created with embeddings: true (use decodeLogits())");
+    if (!this.embeddings)
+      throw new LlamaFfiInputError(
+        "decode() needs a context created with embeddings: true (use decodeLogits())",
+      );
     return this.run(items, "all");
   }
 
   /** Append tokens (logits contexts); returns, per item, the next-token logits after its last token (length nVocab). */
   async decodeLogits(items: readonly DecodeItem[]): Promise<Float32Array[]> {
-    if (this.embeddings) throw new LlamaFfiInputError("decodeLogits() needs a context created with embeddings: false");
+    if (this.embeddings)
+      throw new LlamaFfiInputError("decodeLogits() needs a context created with embeddings: false");
     const out = await this.run(items, "last");
     return out.map((rows) => {
       const last = rows[rows.length - 1];
@@ -213,10 +225,13 @@ export class LlamaFfiContext {
   /** Forget positions [fromPos, toPos) of `seq` (toPos default: the end) — rollback before re-decoding. */
   async seqRemove(seq: number, fromPos: number, toPos = -1): Promise<void> {
     this.checkSeq(seq);
-    if (!Number.isInteger(fromPos) || fromPos < 0) throw new LlamaFfiInputError(`fromPos must be a non-negative integer, got ${fromPos}`);
+    if (!Number.isInteger(fromPos) || fromPos < 0)
+      throw new LlamaFfiInputError(`fromPos must be a non-negative integer, got ${fromPos}`);
     await llamaDecodeQueue.run(() => {
       if (!this.native.llama_memory_seq_rm(this.memory, seq, fromPos, toPos)) {
-        throw new LlamaFfiNativeError(`llama_memory_seq_rm refused to remove positions ${fromPos}..${toPos} of sequence ${seq}`);
+        throw new LlamaFfiNativeError(
+          `llama_memory_seq_rm refused to remove positions ${fromPos}..${toPos} of sequence ${seq}`,
+        );
       }
     });
   }
@@ -242,12 +257,17 @@ export class LlamaFfiContext {
   private checkSeq(seq: number): void {
     const max = this.nSeqMax;
     if (!Number.isInteger(seq) || seq < 0 || seq >= max) {
-      throw new LlamaFfiInputError(`sequence id ${seq} is out of range: this context has nSeqMax ${max} (ids 0..${max - 1})`);
+      throw new LlamaFfiInputError(
+        `sequence id ${seq} is out of range: this context has nSeqMax ${max} (ids 0..${max - 1})`,
+      );
     }
   }
 
   private checkIdle(): void {
-    if (this.busy) throw new LlamaFfiInputError("a decode is running on this context: await it before reading the KV cache");
+    if (this.busy)
+      throw new LlamaFfiInputError(
+        "a decode is running on this context: await it before reading the KV cache",
+      );
   }
 
   private validate(items: readonly DecodeItem[]): void {
@@ -259,7 +279,9 @@ export class LlamaFfiContext {
       }
       for (const t of item.tokens) {
         if (!Number.isInteger(t) || t < 0 || t >= nVocab) {
-          throw new LlamaFfiInputError(`items[${i}] holds token id ${t}, outside the vocabulary (0..${nVocab - 1})`);
+          throw new LlamaFfiInputError(
+            `items[${i}] holds token id ${t}, outside the vocabulary (0..${nVocab - 1})`,
+          );
         }
       }
     }
@@ -278,7 +300,11 @@ export class LlamaFfiContext {
     });
   }
 
-  private async decodeAll(ctx: Ptr, items: readonly DecodeItem[], outputs: "all" | "last"): Promise<Float32Array[][]> {
+  private async decodeAll(
+    ctx: Ptr,
+    items: readonly DecodeItem[],
+    outputs: "all" | "last",
+  ): Promise<Float32Array[][]> {
     const n = this.native;
     // positions are read when the task runs: earlier queued decodes may have extended the sequences
     const next = new Map<number, number>();
@@ -286,7 +312,13 @@ export class LlamaFfiContext {
     for (const [i, item] of items.entries()) {
       let pos = item.pos ?? next.get(item.seq) ?? n.llama_memory_seq_pos_max(this.memory, item.seq) + 1;
       item.tokens.forEach((token, k) => {
-        rows.push({ item: i, seq: item.seq, token, pos: pos++, output: outputs === "all" || k === item.tokens.length - 1 });
+        rows.push({
+          item: i,
+          seq: item.seq,
+          token,
+          pos: pos++,
+          output: outputs === "all" || k === item.tokens.length - 1,
+        });
       });
       next.set(item.seq, pos);
     }
@@ -307,12 +339,18 @@ export class LlamaFfiContext {
         n.llama_decode.async(ctx, this.batch, (err, res) => (err ? reject(err as Error) : resolve(res))),
       );
       if (rc !== 0) {
-        throw new LlamaDecodeError(rc, `${chunk.length} tokens from row ${start} of ${rows.length}; earlier rows were decoded`);
+        throw new LlamaDecodeError(
+          rc,
+          `${chunk.length} tokens from row ${start} of ${rows.length}; earlier rows were decoded`,
+        );
       }
       chunk.forEach((r, j) => {
         if (!r.output) return;
         const ptr = outputs === "all" ? n.llama_get_embeddings_ith(ctx, j) : n.llama_get_logits_ith(ctx, j);
-        if (!ptr) throw new LlamaFfiNativeError(`llama.cpp returned no ${outputs === "all" ? "hidden state" : "logits"} for batch row ${j}`);
+        if (!ptr)
+          throw new LlamaFfiNativeError(
+            `llama.cpp returned no ${outputs === "all" ? "hidden state" : "logits"} for batch row ${j}`,
+          );
         (result[r.item] as Float32Array[]).push(new Float32Array(koffi.view(ptr, width * 4).slice(0)));
       });
     }

@@ -31,7 +31,11 @@ export class LlamaFfiModel {
   }
 
   /** Load a GGUF file. Runs on a worker thread (loading can take seconds). */
-  static async load(library: LlamaLibrary, path: string, options: LlamaFfiModelOptions = {}): Promise<LlamaFfiModel> {
+  static async load(
+    library: LlamaLibrary,
+    path: string,
+    options: LlamaFfiModelOptions = {},
+  ): Promise<LlamaFfiModel> {
     if (!fs.existsSync(path) || !fs.statSync(path).isFile()) {
       throw new LlamaFfiInputError(`model file not found: ${path} (pass the path of a .gguf file)`);
     }
@@ -43,7 +47,9 @@ export class LlamaFfiModel {
     const params = n.llama_model_default_params();
     params.n_gpu_layers = gpuLayers;
     const handle = await new Promise<Ptr | null>((resolve, reject) =>
-      n.llama_model_load_from_file.async(path, params, (err, res) => (err ? reject(err as Error) : resolve(res))),
+      n.llama_model_load_from_file.async(path, params, (err, res) =>
+        err ? reject(err as Error) : resolve(res),
+      ),
     );
     if (!handle) {
       throw new LlamaFfiNativeError(
@@ -81,7 +87,9 @@ export class LlamaFfiModel {
   dispose(): void {
     if (this.handle === null) return;
     if (this.liveContexts > 0) {
-      throw new LlamaFfiInputError(`model ${this.path} still has ${this.liveContexts} live context(s): dispose them first`);
+      throw new LlamaFfiInputError(
+        `model ${this.path} still has ${this.liveContexts} live context(s): dispose them first`,
+      );
     }
     this.library.native.llama_model_free(this.handle);
     this.handle = null;

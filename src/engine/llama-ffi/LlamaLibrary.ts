@@ -28,8 +28,7 @@ export interface LlamaLibraryOptions {
 }
 
 export type LlamaLibraryLoadResult =
-  | { available: true; library: LlamaLibrary }
-  | { available: false; reason: string; problems: string[] };
+  { available: true; library: LlamaLibrary } | { available: false; reason: string; problems: string[] };
 
 interface Loaded {
   native: LlamaNative;
@@ -56,7 +55,9 @@ function levelName(level: number): LlamaLogLevel | null {
 function installLogger(native: LlamaNative, log: LlamaLibraryOptions["log"], minLevel: LlamaLogLevel): void {
   if (log === "keep") return;
   const handler: LlamaLogHandler =
-    log === "silent" ? () => {} : (log ?? ((level, text) => process.stderr.write(`[llama.cpp ${level}] ${text}`)));
+    log === "silent"
+      ? () => {}
+      : (log ?? ((level, text) => process.stderr.write(`[llama.cpp ${level}] ${text}`)));
   logHandler = { handler, min: LEVELS.indexOf(minLevel) };
   if (logCallback === null) {
     // Registered once and never unregistered: llama.cpp may keep the pointer for the life of the process.
@@ -111,7 +112,10 @@ export class LlamaLibrary {
       return unavailable(`cannot look for node-llama-cpp's binaries: ${String(err)}`, []);
     }
     if (candidates.length === 0) {
-      return unavailable(`no prebuilt libllama for ${process.platform}-${process.arch} (is node-llama-cpp installed?)`, []);
+      return unavailable(
+        `no prebuilt libllama for ${process.platform}-${process.arch} (is node-llama-cpp installed?)`,
+        [],
+      );
     }
     for (const binaries of candidates) {
       let loaded: Loaded;
@@ -121,7 +125,9 @@ export class LlamaLibrary {
         problems.push(`${binaries.packageName}: cannot load ${binaries.libllama}: ${(err as Error).message}`);
         continue;
       }
-      const sizes = Object.fromEntries(Object.keys(LLAMA_HEADER.structs).map((k) => [k, structSize(k as keyof typeof LLAMA_HEADER.structs)]));
+      const sizes = Object.fromEntries(
+        Object.keys(LLAMA_HEADER.structs).map((k) => [k, structSize(k as keyof typeof LLAMA_HEADER.structs)]),
+      );
       const mismatches = abiMismatches(loaded.native, sizes, options.expectedAbi ?? EXPECTED_ABI);
       if (mismatches.length > 0) {
         return unavailable(
@@ -136,7 +142,8 @@ export class LlamaLibrary {
       if (!backendsReady) {
         native.llama_backend_init();
         // the CPU backend is a dlopen'ed variant picked for this CPU: register it unless someone (node-llama-cpp) did
-        if (Number(native.ggml_backend_reg_count()) === 0) native.ggml_backend_load_all_from_path(binaries.dir);
+        if (Number(native.ggml_backend_reg_count()) === 0)
+          native.ggml_backend_load_all_from_path(binaries.dir);
         backendsReady = true;
       }
       const devices: string[] = [];
@@ -146,10 +153,15 @@ export class LlamaLibrary {
         if (dev) devices.push(native.ggml_backend_dev_name(dev));
       }
       if (devices.length === 0) {
-        problems.push(`${binaries.packageName}: no ggml backend device could be registered from ${binaries.dir}`);
+        problems.push(
+          `${binaries.packageName}: no ggml backend device could be registered from ${binaries.dir}`,
+        );
         continue;
       }
-      return { available: true, library: new LlamaLibrary(native, binaries, native.llama_version(), devices) };
+      return {
+        available: true,
+        library: new LlamaLibrary(native, binaries, native.llama_version(), devices),
+      };
     }
     return unavailable(`no usable libllama: ${problems.join("; ")}`, problems);
   }

@@ -31,7 +31,11 @@ function sameValue(expected: DefaultValue, actual: unknown): boolean {
   return Math.abs(actual - expected) <= 1e-6 * Math.max(1, Math.abs(expected));
 }
 
-function compareDefaults(name: string, expected: Record<string, DefaultValue>, actual: ParamsStruct): string[] {
+function compareDefaults(
+  name: string,
+  expected: Record<string, DefaultValue>,
+  actual: ParamsStruct,
+): string[] {
   const problems: string[] = [];
   for (const [field, value] of Object.entries(expected)) {
     if (!(field in actual)) problems.push(`${name}.${field} is missing`);
@@ -43,18 +47,35 @@ function compareDefaults(name: string, expected: Record<string, DefaultValue>, a
 }
 
 /** Every difference between the loaded library and the expectation (empty: the ABI matches). */
-export function abiMismatches(native: LlamaNative, sizes: Record<string, number>, expected: AbiExpectation = EXPECTED_ABI): string[] {
+export function abiMismatches(
+  native: LlamaNative,
+  sizes: Record<string, number>,
+  expected: AbiExpectation = EXPECTED_ABI,
+): string[] {
   const problems: string[] = [];
   const version = native.llama_version();
-  if (version !== expected.llamaVersion) problems.push(`llama_version() is "${version}", expected "${expected.llamaVersion}"`);
+  if (version !== expected.llamaVersion)
+    problems.push(`llama_version() is "${version}", expected "${expected.llamaVersion}"`);
   for (const [name, size] of Object.entries(expected.structSizes)) {
     if (sizes[name] !== size) problems.push(`sizeof(${name}) is ${sizes[name]}, expected ${size}`);
   }
   problems.push(...layoutMismatches());
   // Only read the defaults when the sizes agree: a struct returned by value with a wrong size is undefined behaviour.
   if (problems.length === 0) {
-    problems.push(...compareDefaults("llama_model_params", expected.defaults.llama_model_params, native.llama_model_default_params()));
-    problems.push(...compareDefaults("llama_context_params", expected.defaults.llama_context_params, native.llama_context_default_params()));
+    problems.push(
+      ...compareDefaults(
+        "llama_model_params",
+        expected.defaults.llama_model_params,
+        native.llama_model_default_params(),
+      ),
+    );
+    problems.push(
+      ...compareDefaults(
+        "llama_context_params",
+        expected.defaults.llama_context_params,
+        native.llama_context_default_params(),
+      ),
+    );
   }
   return problems;
 }

@@ -36,9 +36,11 @@ export function decodeFailureOf(code: number): LlamaDecodeFailure {
 }
 
 const ADVICE: Record<LlamaDecodeFailure, string> = {
-  "kv-full": "the KV cache is full: remove old positions with seqRemove() or create the context with a larger nCtx",
+  "kv-full":
+    "the KV cache is full: remove old positions with seqRemove() or create the context with a larger nCtx",
   aborted: "the decode was aborted; already processed tokens stay in the KV cache (check seqPosMax())",
-  "invalid-batch": "llama.cpp rejected the batch: positions must continue each sequence (seqPosMax()+1) and seq ids be < nSeqMax",
+  "invalid-batch":
+    "llama.cpp rejected the batch: positions must continue each sequence (seqPosMax()+1) and seq ids be < nSeqMax",
   fatal: "llama.cpp failed; already processed tokens stay in the KV cache (check seqPosMax())",
 };
 

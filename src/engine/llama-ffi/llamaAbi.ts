@@ -92,7 +92,8 @@ export function layoutMismatches(): string[] {
     if (size !== s.size) problems.push(`sizeof(${name}) is ${size} in koffi, ${s.size} in C`);
     for (const f of s.fields) {
       const off = koffi.offsetof(name, f.name);
-      if (off !== f.offset) problems.push(`offsetof(${name}, ${f.name}) is ${off} in koffi, ${f.offset} in C`);
+      if (off !== f.offset)
+        problems.push(`offsetof(${name}, ${f.name}) is ${off} in koffi, ${f.offset} in C`);
     }
   }
   return problems;

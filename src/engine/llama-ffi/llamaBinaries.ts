@@ -42,7 +42,13 @@ const LIBGGML = /^(lib)?ggml(\.[\w.]+)?\.(so|dylib|dll)$/;
 /** The folder under binsDir that holds libllama and libggml (e.g. bins/linux-x64), if any. */
 export function findLibrariesIn(binsDir: string): { dir: string; libllama: string; libggml: string } | null {
   if (!fs.existsSync(binsDir)) return null;
-  const dirs = [binsDir, ...fs.readdirSync(binsDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(binsDir, e.name))];
+  const dirs = [
+    binsDir,
+    ...fs
+      .readdirSync(binsDir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => path.join(binsDir, e.name)),
+  ];
   for (const dir of dirs) {
     const files = fs.readdirSync(dir);
     const llama = files.find((f) => LIBLLAMA.test(f));

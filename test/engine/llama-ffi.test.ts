@@ -1,0 +1,216 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import {
+  LlamaFfiContext,
+  LlamaFfiModel,
+  LlamaDecodeError,
+  LlamaFfiInputError,
+  llamaDecodeQueue,
+  type LlamaFfiContextOptions,
+} from "../../src/engine/llama-ffi/index.js";
+import { maxAbsDiff, tinyModelFixture, tokenIds, type TinyModelFixture } from "./llama-ffi-fixture.js";
+
+let fx: TinyModelFixture;
+let model: LlamaFfiModel;
+
+// One thread: the test machine is shared, and spinning ggml threads collapse under load.
+const exact: LlamaFfiContextOptions = { nCtx: 256, kvType: "f32", flashAttention: false, threads: 1 };
+
+before(async () => {
+  fx = await tinyModelFixture();
+  model = await LlamaFfiModel.load(fx.library, fx.gguf);
+});
+
+after(() => {
+  model?.dispose();
+  fx?.cleanup();
+});
+
+async function withContext<T>(
+  options: LlamaFfiContextOptions,
+  fn: (ctx: LlamaFfiContext) => Promise<T>,
+): Promise<T> {
+  const ctx = await LlamaFfiContext.create(model, options);
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.dispose();
+  }
+}
+
+test("the model reports the synthetic config's shapes", () => {
+  assert.equal(model.nEmbd, fx.reference.config.hiddenSize);
+  assert.equal(model.nVocab, fx.reference.config.vocabSize);
+  assert.equal(model.nLayer, fx.reference.config.numHiddenLayers);
+});
+
+test("one batched decode returns every position's post-norm hidden state, matching the F32 reference", async () => {
+  const ids = tokenIds(28, 1);
+  const expected = fx.reference.forward(ids).hidden;
+  await withContext(exact, async (ctx) => {
+    const [hidden] = await ctx.decode([{ seq: 0, tokens: ids }]);
+    assert.ok(hidden);
+    assert.equal(hidden.length, ids.length);
+    assert.ok(maxAbsDiff(hidden, expected) < 1e-4, `max diff ${maxAbsDiff(hidden, expected)}`);
+    assert.equal(ctx.seqPosMax(0), ids.length - 1);
+  });
+});
+
+test("prefix then chunk equals one-shot decode (incremental KV)", async () => {
+  const ids = tokenIds(28, 2);
+  await withContext(exact, async (ctx) => {
+    const [oneShot] = await ctx.decode([{ seq: 0, tokens: ids }]);
+    await ctx.clear();
+    assert.equal(ctx.seqPosMax(0), -1);
+    const [prefix] = await ctx.decode([{ seq: 0, tokens: ids.slice(0, 20) }]);
+    const [chunk] = await ctx.decode([{ seq: 0, tokens: ids.slice(20) }]);
+    assert.ok(oneShot && prefix && chunk);
+    assert.ok(maxAbsDiff([...prefix, ...chunk], oneShot) < 1e-5);
+    // and the chunk's states are those of the reference at positions 20..27
+    assert.ok(maxAbsDiff(chunk, fx.reference.forward(ids).hidden.slice(20)) < 1e-4);
+  });
+});
+
+test("rollback with seqRemove then re-decode gives the states of the new continuation", async () => {
+  const prefix = tokenIds(20, 3);
+  const first = tokenIds(8, 4);
+  const second = tokenIds(8, 5);
+  await withContext(exact, async (ctx) => {
+    await ctx.decode([{ seq: 0, tokens: prefix }]);
+    const [a1] = await ctx.decode([{ seq: 0, tokens: first }]);
+    await ctx.seqRemove(0, prefix.length);
+    assert.equal(ctx.seqPosMax(0), prefix.length - 1);
+    const [b] = await ctx.decode([{ seq: 0, tokens: second }]);
+    await ctx.seqRemove(0, prefix.length);
+    const [a2] = await ctx.decode([{ seq: 0, tokens: first }]);
+    assert.ok(a1 && a2 && b);
+    assert.ok(maxAbsDiff(a1, a2) < 1e-6, "re-decoding the same continuation after rollback is identical");
+    const expected = fx.reference.forward([...prefix, ...second]).hidden.slice(prefix.length);
+    assert.ok(maxAbsDiff(b, expected) < 1e-4, `max diff ${maxAbsDiff(b, expected)}`);
+  });
+});
+
+test("two sequences interleaved in one decode equal separate decodes", async () => {
+  const a = tokenIds(12, 6);
+  const b = tokenIds(9, 7);
+  const [sepA, sepB] = await withContext(exact, async (ctx) => {
+    const [x] = await ctx.decode([{ seq: 0, tokens: a }]);
+    await ctx.clear();
+    const [y] = await ctx.decode([{ seq: 0, tokens: b }]);
+    return [x, y];
+  });
+  await withContext({ ...exact, nSeqMax: 2 }, async (ctx) => {
+    // first halves in one decode, then the rest with the sequences in the other order
+    const [a1, b1] = await ctx.decode([
+      { seq: 0, tokens: a.slice(0, 5) },
+      { seq: 1, tokens: b.slice(0, 4) },
+    ]);
+    const [b2, a2] = await ctx.decode([
+      { seq: 1, tokens: b.slice(4) },
+      { seq: 0, tokens: a.slice(5) },
+    ]);
+    assert.ok(a1 && a2 && b1 && b2 && sepA && sepB);
+    assert.ok(maxAbsDiff([...a1, ...a2], sepA) < 1e-5, `seq 0: ${maxAbsDiff([...a1, ...a2], sepA)}`);
+    assert.ok(maxAbsDiff([...b1, ...b2], sepB) < 1e-5, `seq 1: ${maxAbsDiff([...b1, ...b2], sepB)}`);
+    assert.equal(ctx.seqPosMax(0), a.length - 1);
+    assert.equal(ctx.seqPosMax(1), b.length - 1);
+  });
+});
+
+test("inputs longer than nBatch are split into several decodes with the same result", async () => {
+  const ids = tokenIds(30, 8);
+  const expected = fx.reference.forward(ids).hidden;
+  await withContext({ ...exact, nBatch: 8, nUbatch: 4 }, async (ctx) => {
+    const [hidden] = await ctx.decode([{ seq: 0, tokens: ids }]);
+    assert.ok(hidden);
+    assert.ok(maxAbsDiff(hidden, expected) < 1e-4);
+  });
+});
+
+test("skipLmHead stops the graph at the final norm and leaves the hidden states unchanged", async () => {
+  const ids = tokenIds(24, 9);
+  const full = await withContext(exact, async (ctx) => (await ctx.decode([{ seq: 0, tokens: ids }]))[0]);
+  await withContext({ ...exact, skipLmHead: true }, async (ctx) => {
+    const [skipped] = await ctx.decode([{ seq: 0, tokens: ids }]);
+    assert.ok(skipped && full);
+    assert.equal(maxAbsDiff(skipped, full), 0);
+    assert.equal(ctx.lmHeadSkip?.lastStopNode, "result_embd_pooled");
+    assert.ok((ctx.lmHeadSkip?.stops ?? 0) >= 1, "the graph was cut short");
+  });
+  await assert.rejects(
+    LlamaFfiContext.create(model, { ...exact, embeddings: false, skipLmHead: true }),
+    LlamaFfiInputError,
+  );
+});
+
+test("a logits context returns next-token logits: the tied LM head applied to the reference's last hidden state", async () => {
+  const ids = tokenIds(10, 10);
+  assert.equal(fx.reference.config.tieWordEmbeddings, true);
+  const last = fx.reference.forward(ids).hidden[ids.length - 1] as Float32Array;
+  const expected = new Float32Array(model.nVocab);
+  for (let v = 0; v < expected.length; v++) {
+    const row = fx.reference.embedding(v);
+    let sum = 0;
+    for (let j = 0; j < last.length; j++) sum += (row[j] as number) * (last[j] as number);
+    expected[v] = sum;
+  }
+  await withContext({ ...exact, embeddings: false }, async (ctx) => {
+    const [logits] = await ctx.decodeLogits([{ seq: 0, tokens: ids }]);
+    assert.ok(logits);
+    assert.equal(logits.length, model.nVocab);
+    assert.ok(maxAbsDiff([logits], [expected]) < 1e-3, `max diff ${maxAbsDiff([logits], [expected])}`);
+    await assert.rejects(ctx.decode([{ seq: 0, tokens: [1] }]), LlamaFfiInputError);
+  });
+});
+
+test("concurrent decodes on two contexts are serialized by the process-wide queue", async () => {
+  const before = llamaDecodeQueue.settled;
+  const a = tokenIds(16, 11);
+  const b = tokenIds(16, 12);
+  const c1 = await LlamaFfiContext.create(model, exact);
+  const c2 = await LlamaFfiContext.create(model, exact);
+  try {
+    // fire everything at once, without awaiting in between
+    const calls = [c1, c2, c1, c2].map((ctx, i) =>
+      ctx.decode([{ seq: 0, tokens: (i % 2 ? b : a).slice((i >> 1) * 8, (i >> 1) * 8 + 8) }]),
+    );
+    const results = await Promise.all(calls);
+    assert.equal(llamaDecodeQueue.maxConcurrency, 1);
+    assert.ok(llamaDecodeQueue.settled - before >= 4);
+    const got1 = [...(results[0]?.[0] ?? []), ...(results[2]?.[0] ?? [])];
+    const got2 = [...(results[1]?.[0] ?? []), ...(results[3]?.[0] ?? [])];
+    assert.ok(maxAbsDiff(got1, fx.reference.forward(a).hidden) < 1e-4);
+    assert.ok(maxAbsDiff(got2, fx.reference.forward(b).hidden) < 1e-4);
+  } finally {
+    await c1.dispose();
+    await c2.dispose();
+  }
+});
+
+test("a full KV cache gives a typed kv-full error and leaves the cache as it was", async () => {
+  await withContext({ ...exact, nCtx: 256, skipLmHead: true }, async (ctx) => {
+    await ctx.decode([{ seq: 0, tokens: tokenIds(250, 13) }]);
+    const err = await ctx.decode([{ seq: 0, tokens: tokenIds(10, 14) }]).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof LlamaDecodeError, `got ${String(err)}`);
+    assert.equal(err.failure, "kv-full");
+    assert.equal(ctx.seqPosMax(0), 249);
+  });
+});
+
+test("bad input is refused with typed errors before reaching llama.cpp", async () => {
+  await withContext(exact, async (ctx) => {
+    await assert.rejects(ctx.decode([{ seq: 0, tokens: [model.nVocab] }]), LlamaFfiInputError);
+    await assert.rejects(ctx.decode([{ seq: 0, tokens: [1.5] }]), LlamaFfiInputError);
+    await assert.rejects(ctx.decode([{ seq: 1, tokens: [1] }]), /out of range/);
+    await assert.rejects(ctx.seqRemove(0, -1), LlamaFfiInputError);
+  });
+  await assert.rejects(LlamaFfiModel.load(fx.library, "/nonexistent/model.gguf"), LlamaFfiInputError);
+  await assert.rejects(LlamaFfiContext.create(model, { nCtx: 0 }), LlamaFfiInputError);
+  const ctx = await LlamaFfiContext.create(model, exact);
+  assert.throws(() => model.dispose(), /live context/);
+  await ctx.dispose();
+  assert.throws(() => ctx.seqPosMax(0), /disposed/);
+});
