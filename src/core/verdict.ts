@@ -26,9 +26,12 @@ export interface TokenCounts {
 }
 
 export interface Timings {
+  /** From the call to the verdict. */
   totalMs: number;
-  prefillMs?: number;
-  decodeMs?: number;
+  /** Waiting for a free engine sequence (other requests in flight). */
+  queuedMs: number;
+  /** Evaluation and decoding on the engine. */
+  engineMs: number;
 }
 
 /** A full moderation verdict, as the guard API returns it. */

@@ -1,0 +1,159 @@
+/**
+ * The fast Gen decode: force the fixed text of the output format and let the model choose only where the
+ * format allows a choice, greedily (argmax among the allowed tokens). Every output therefore parses.
+ *
+ * Cost: the prompt plus `Safety:` is one evaluation whose last distribution gives the tier; each later
+ * choice (first category, "," or end, refusal) is one small evaluation of the forced tokens before it.
+ */
+import type { Category, RiskTier } from "../../core/labels.js";
+import { RISK_TIERS } from "../../core/labels.js";
+import type { TierProbabilities } from "../../core/verdict.js";
+import type { GenOutputVocabulary } from "./output-vocabulary.js";
+import type { TokenScorer } from "./token-scorer.js";
+
+export interface ConstrainedDecodeResult {
+  tier: RiskTier;
+  /** P(tier) renormalised over the three tiers' first tokens. */
+  probabilities: TierProbabilities;
+  /** Raw probability mass the model put on the three tier tokens (1 for a well-trained guard). */
+  tierMass: number;
+  categories: Category[];
+  refusal?: "Yes" | "No";
+  /** Output token ids, as greedy generation constrained to the format produced them. */
+  outputIds: number[];
+  /** Number of engine evaluations after the prompt's. */
+  extraEvaluations: number;
+}
+
+/** Pick, greedily, one of several token sequences (no option may be a prefix of another). */
+async function chooseOption<T>(
+  scorer: TokenScorer,
+  pending: number[],
+  options: readonly (readonly [T, readonly number[]])[],
+  counter: { evaluations: number },
+): Promise<{ choice: T; pending: number[] }> {
+  let alive = options.slice();
+  let depth = 0;
+  for (;;) {
+    if (alive.length === 1 && depth >= alive[0]![1].length) return { choice: alive[0]![0], pending };
+    const nextTokens = [...new Set(alive.map(([, seq]) => seq[depth]!))];
+    let token: number;
+    if (nextTokens.length === 1) {
+      token = nextTokens[0]!;
+    } else {
+      const probs = await scorer.appendAndScore(pending, nextTokens);
+      counter.evaluations++;
+      pending = [];
+      token = argmax(nextTokens, probs);
+    }
+    pending = [...pending, token];
+    alive = alive.filter(([, seq]) => seq[depth] === token);
+    depth++;
+  }
+}
+
+function argmax(candidates: readonly number[], probs: Map<number, number>): number {
+  let best = candidates[0]!;
+  let bestP = -Infinity;
+  for (const c of candidates) {
+    const p = probs.get(c) ?? 0;
+    if (p > bestP) {
+      best = c;
+      bestP = p;
+    }
+  }
+  return best;
+}
+
+/**
+ * Decode a verdict after `promptIds`. The scorer's sequence must hold nothing after the prompt's prefix
+ * that the caller wants kept: `promptTail` (the ids not yet evaluated) is evaluated together with `Safety:`.
+ */
+export async function decodeConstrained(
+  scorer: TokenScorer,
+  promptTail: readonly number[],
+  vocab: GenOutputVocabulary,
+): Promise<ConstrainedDecodeResult> {
+  const counter = { evaluations: 0 };
+  const output: number[] = [...vocab.safetyField];
+
+  // 1. Tier: one distribution after "Safety:".
+  const tierFirst = RISK_TIERS.map((t) => vocab.tiers[t][0]!);
+  const dist = await scorer.appendAndScore([...promptTail, ...vocab.safetyField], tierFirst);
+  const raw = RISK_TIERS.map((_, i) => dist.get(tierFirst[i]!) ?? 0);
+  const mass = raw.reduce((a, b) => a + b, 0);
+  const probabilities = Object.fromEntries(
+    RISK_TIERS.map((t, i) => [t, mass > 0 ? raw[i]! / mass : 1 / RISK_TIERS.length]),
+  ) as TierProbabilities;
+  let tierIndex = 0;
+  raw.forEach((p, i) => {
+    if (p > raw[tierIndex]!) tierIndex = i;
+  });
+  const tier = RISK_TIERS[tierIndex]!;
+  output.push(...vocab.tiers[tier], ...vocab.categoriesField);
+  // The tier's first token was chosen by the distribution just read; the rest of it is forced.
+  let pending: number[] = [...vocab.tiers[tier], ...vocab.categoriesField];
+
+  // 2. Categories: "None", or one or more names separated by ",".
+  const categories: Category[] = [];
+  const firstOptions: [Category | "None", number[]][] = [
+    ["None", vocab.none],
+    ...[...vocab.categories].map(([c, ids]): [Category, number[]] => [c, ids]),
+  ];
+  let step = await chooseOption(scorer, pending, firstOptions, counter);
+  pending = step.pending;
+  output.push(...(step.choice === "None" ? vocab.none : vocab.categories.get(step.choice)!));
+  if (step.choice !== "None") {
+    categories.push(step.choice);
+    const terminator = vocab.direction === "response" ? vocab.refusalField.slice(0, 1) : vocab.end;
+    for (;;) {
+      const remaining = [...vocab.categories].filter(([c]) => !categories.includes(c));
+      if (remaining.length === 0) break;
+      const more = await chooseOption<"more" | "stop">(
+        scorer,
+        pending,
+        [
+          ["more", vocab.separator],
+          ["stop", terminator],
+        ],
+        counter,
+      );
+      if (more.choice === "stop") {
+        pending = more.pending.slice(0, -terminator.length);
+        break;
+      }
+      output.push(...vocab.separator);
+      step = await chooseOption(scorer, more.pending, remaining, counter);
+      pending = step.pending;
+      categories.push(step.choice as Category);
+      output.push(...vocab.categories.get(step.choice as Category)!);
+    }
+  }
+
+  // 3. Refusal (responses only).
+  let refusal: "Yes" | "No" | undefined;
+  if (vocab.direction === "response") {
+    output.push(...vocab.refusalField);
+    const r = await chooseOption<"Yes" | "No">(
+      scorer,
+      [...pending, ...vocab.refusalField],
+      [
+        ["Yes", vocab.refusals.Yes],
+        ["No", vocab.refusals.No],
+      ],
+      counter,
+    );
+    refusal = r.choice;
+    output.push(...vocab.refusals[refusal]);
+  }
+  output.push(...vocab.end);
+  return {
+    tier,
+    probabilities,
+    tierMass: mass,
+    categories,
+    refusal,
+    outputIds: output,
+    extraEvaluations: counter.evaluations,
+  };
+}

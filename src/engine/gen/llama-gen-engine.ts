@@ -1,0 +1,183 @@
+/**
+ * Gen inference on node-llama-cpp: one loaded model shared by all requests, a small pool of sequences in one
+ * context. Each sequence keeps the KV state of what it last evaluated, so the fixed template head (everything
+ * before the conversation) is evaluated once per sequence and reused: a request evaluates only from the first
+ * token where it differs. Concurrent requests run on different sequences (node-llama-cpp batches them into
+ * one decode) or wait for a free one; a sequence never serves two requests at once.
+ */
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
+import { engineThreads, getLlamaRuntime, type GpuChoice } from "../llama-runtime.js";
+import type { GreedyGenerator, TokenScorer } from "./token-scorer.js";
+
+export interface GenEngineOptions {
+  ggufPath: string;
+  gpu?: GpuChoice;
+  /** Tokens of KV cache per sequence (default 4096). */
+  contextSize?: number;
+  /** Sequences (parallel requests) in the context (default 2). */
+  sequences?: number;
+  /** Flash attention (default "auto"); the fidelity tests turn it off. */
+  flashAttention?: boolean;
+  /** KV cache element type (default F16); the fidelity tests use F32. */
+  kvCacheType?: "F16" | "F32";
+  /** Tokens per decode batch (default 512). */
+  batchSize?: number;
+  logger?: (level: string, message: string) => void;
+}
+
+/** Below this many shared tokens, an empty sequence is a better home than a warm one. */
+const MIN_USEFUL_SHARED_PREFIX = 64;
+
+export class ContextOverflowError extends Error {
+  override readonly name = "ContextOverflowError";
+}
+
+export class LlamaGenEngine {
+  private readonly free: LlamaContextSequence[];
+  private readonly waiters: (() => void)[] = [];
+
+  private constructor(
+    readonly llama: Llama,
+    readonly model: LlamaModel,
+    readonly context: LlamaContext,
+    private readonly sequences: LlamaContextSequence[],
+    readonly contextSize: number,
+  ) {
+    this.free = [...sequences];
+  }
+
+  static async load(options: GenEngineOptions): Promise<LlamaGenEngine> {
+    const llama = await getLlamaRuntime({ gpu: options.gpu ?? "auto", logger: options.logger });
+    const model = await llama.loadModel({
+      modelPath: options.ggufPath,
+      gpuLayers: llama.gpu === false ? 0 : "auto",
+    });
+    const nSeq = Math.max(1, options.sequences ?? 2);
+    const perSequence = options.contextSize ?? 4096;
+    try {
+      const context = await model.createContext({
+        sequences: nSeq,
+        contextSize: perSequence * nSeq,
+        threads: engineThreads(),
+        batchSize: options.batchSize ?? 512,
+        flashAttention: options.flashAttention ?? false,
+        ...(options.kvCacheType
+          ? { experimentalKvCacheKeyType: options.kvCacheType, experimentalKvCacheValueType: options.kvCacheType }
+          : {}),
+      });
+      const sequences = Array.from({ length: nSeq }, () => context.getSequence());
+      return new LlamaGenEngine(llama, model, context, sequences, Math.floor(context.contextSize / nSeq));
+    } catch (error) {
+      await model.dispose();
+      throw error;
+    }
+  }
+
+  /** "cpu", "cuda", "vulkan" or "metal". */
+  get device(): string {
+    return this.llama.gpu === false ? "cpu" : this.llama.gpu;
+  }
+
+  /**
+   * Run `work` on a sequence chosen for `promptIds` (the free one sharing the longest prefix), after aligning
+   * its state to the prompt: `work` receives the ids still to evaluate and a scorer/generator on that sequence.
+   */
+  async withSequence<T>(
+    promptIds: readonly number[],
+    work: (tail: number[], lease: SequenceLease) => Promise<T>,
+    options: { reuse?: boolean } = {},
+  ): Promise<T> {
+    if (promptIds.length + 64 > this.contextSize) {
+      throw new ContextOverflowError(
+        `the conversation renders to ${promptIds.length} tokens, over this engine's ${this.contextSize}-token ` +
+          `context (less room for the verdict): start it with a larger context size (--context-size)`,
+      );
+    }
+    const seq = await this.acquire(promptIds);
+    try {
+      if (options.reuse === false) await seq.clearHistory();
+      // Keep the longest common prefix but always re-evaluate at least one token, whose logits we need.
+      await seq.adaptStateToTokens(promptIds.slice(0, -1) as Token[], false);
+      const reused = seq.nextTokenIndex;
+      const tail = promptIds.slice(reused);
+      return await work(tail, new SequenceLease(this.model, seq, reused));
+    } catch (error) {
+      // A failed evaluation may leave the sequence in an unknown state: start it afresh next time.
+      await seq.clearHistory().catch(() => undefined);
+      throw error;
+    } finally {
+      this.release(seq);
+    }
+  }
+
+  private async acquire(promptIds: readonly number[]): Promise<LlamaContextSequence> {
+    while (this.free.length === 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    // The free sequence sharing the longest prefix; an empty one rather than wiping another direction's
+    // template head for a few shared tokens.
+    let bestIndex = 0;
+    let bestShared = -1;
+    this.free.forEach((seq, i) => {
+      const shared = seq.compareContextTokens(promptIds as Token[]).firstDifferentIndex;
+      if (shared > bestShared) {
+        bestShared = shared;
+        bestIndex = i;
+      }
+    });
+    const empty = this.free.findIndex((seq) => seq.nextTokenIndex === 0);
+    if (bestShared < MIN_USEFUL_SHARED_PREFIX && empty >= 0) bestIndex = empty;
+    return this.free.splice(bestIndex, 1)[0]!;
+  }
+
+  private release(seq: LlamaContextSequence): void {
+    this.free.push(seq);
+    this.waiters.shift()?.();
+  }
+
+  async dispose(): Promise<void> {
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}
+
+/** One request's hold on a sequence. */
+export class SequenceLease implements TokenScorer, GreedyGenerator {
+  constructor(
+    private readonly model: LlamaModel,
+    private readonly seq: LlamaContextSequence,
+    /** Prompt tokens whose KV state was reused. */
+    readonly reusedTokens: number,
+  ) {}
+
+  async appendAndScore(tokens: readonly number[], candidates: readonly number[]): Promise<Map<number, number>> {
+    if (tokens.length === 0) throw new Error("appendAndScore needs at least one token");
+    const items = tokens.map((t, i) =>
+      i === tokens.length - 1 ? ([t, { generateNext: { probabilities: true } }] as const) : t,
+    );
+    const results = await this.seq.controlledEvaluate(items as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]);
+    const probs = results[tokens.length - 1]?.next.probabilities;
+    if (!probs) throw new Error("the engine returned no next-token distribution");
+    return new Map(candidates.map((c) => [c, probs.get(c as Token) ?? 0]));
+  }
+
+  /** Full next-token distribution after `tokens` (for fidelity checks). */
+  async appendAndDistribution(tokens: readonly number[]): Promise<Map<number, number>> {
+    const items = tokens.map((t, i) =>
+      i === tokens.length - 1 ? ([t, { generateNext: { probabilities: true } }] as const) : t,
+    );
+    const results = await this.seq.controlledEvaluate(items as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]);
+    const probs = results[tokens.length - 1]?.next.probabilities;
+    if (!probs) throw new Error("the engine returned no next-token distribution");
+    return probs as Map<number, number>;
+  }
+
+  async generateGreedy(prompt: readonly number[], maxTokens: number): Promise<number[]> {
+    const out: number[] = [];
+    if (maxTokens <= 0) return out;
+    for await (const token of this.seq.evaluate(prompt as Token[], { temperature: 0 })) {
+      if (this.model.isEogToken(token as Token)) break;
+      out.push(token);
+      if (out.length >= maxTokens) break;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * What the Gen decoders need from an inference engine: append tokens to one sequence's state and read the
+ * next-token distribution at the end. Implemented over node-llama-cpp (llama-sequence-scorer.ts); any
+ * engine that can do the same (e.g. the koffi binding) can drive the same decoders.
+ */
+export interface TokenScorer {
+  /**
+   * Evaluate `tokens` after what the sequence already holds and return the probability of each candidate id
+   * as the next token (softmax over the whole vocabulary, temperature 1). `tokens` must not be empty.
+   */
+  appendAndScore(tokens: readonly number[], candidates: readonly number[]): Promise<Map<number, number>>;
+}
+
+/** Greedy generation for reference mode. */
+export interface GreedyGenerator {
+  /** Evaluate `prompt` and generate greedily until an end-of-generation token or `maxTokens`. */
+  generateGreedy(prompt: readonly number[], maxTokens: number): Promise<number[]>;
+}

@@ -1,0 +1,53 @@
+/**
+ * The process-wide llama.cpp runtime (node-llama-cpp 3.21.1, prebuilt binaries only).
+ *
+ * One `Llama` instance per process and GPU choice. Threads are always the available cores: node-llama-cpp's
+ * default (max(4, cores)) makes ggml's spinning barriers collapse on a 2-core machine (see ENGINE-NOTES.md).
+ */
+import os from "node:os";
+import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
+
+export type GpuChoice = "auto" | false;
+
+export interface RuntimeOptions {
+  /** "auto" uses CUDA/Vulkan/Metal when a prebuilt binary and a device are present, CPU otherwise. */
+  gpu?: GpuChoice;
+  /** Receives llama.cpp's warnings and errors; silent by default. */
+  logger?: (level: string, message: string) => void;
+}
+
+const runtimes = new Map<string, Promise<Llama>>();
+
+/** Threads every context should use: the cores this process may run on. */
+export function engineThreads(): number {
+  return Math.max(1, os.availableParallelism());
+}
+
+/** Get (once) the shared llama.cpp runtime. Never compiles or downloads anything. */
+export function getLlamaRuntime(options: RuntimeOptions = {}): Promise<Llama> {
+  const gpu = options.gpu ?? "auto";
+  const key = String(gpu);
+  let runtime = runtimes.get(key);
+  if (!runtime) {
+    runtime = getLlama({
+      gpu,
+      build: "never",
+      maxThreads: engineThreads(),
+      logLevel: LlamaLogLevel.warn,
+      logger: (level, message) => {
+        const text = message.trim();
+        if (text.length > 0) options.logger?.(String(level), text);
+      },
+      progressLogs: false,
+    }).catch((error: unknown) => {
+      runtimes.delete(key);
+      const detail = error instanceof Error ? error.message : String(error);
+      throw new Error(
+        `could not load llama.cpp's prebuilt binaries (${detail}). Reinstall with "npm ci" so that ` +
+          `node-llama-cpp's platform package (@node-llama-cpp/<platform>) is present; nothing is built from source.`,
+      );
+    });
+    runtimes.set(key, runtime);
+  }
+  return runtime;
+}

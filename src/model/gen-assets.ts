@@ -1,0 +1,80 @@
+/**
+ * Everything a Gen guard needs from `--model`, whatever form it takes: a GGUF for llama.cpp (converted once and
+ * cached when the model is a Hugging Face folder), the model's own tokenizer, and its chat template if it has one.
+ */
+import path from "node:path";
+import fs from "node:fs";
+import { ChatTemplateNotFoundError, readChatTemplateFromFolder, readChatTemplateFromGguf } from "./chat-template.js";
+import { ensureGgufDetailed, type EnsureGgufProgress } from "./convert/gguf-cache.js";
+import type { GgufOutputType } from "./convert/qwen3-tensor-plan.js";
+import { tokenizerFromGguf } from "./gguf-tokenizer.js";
+import { resolveModel, type ResolvedModel, type ResolveModelOptions } from "./resolve-model.js";
+import { QwenTokenizer } from "./tokenizer/index.js";
+
+export interface GenAssetsOptions extends ResolveModelOptions {
+  /** GGUF type when converting a Hugging Face folder (default q8_0). */
+  quantization?: GgufOutputType;
+  cacheDir?: string;
+  onConvertProgress?: (progress: EnsureGgufProgress) => void;
+}
+
+export interface GenAssets {
+  resolved: ResolvedModel;
+  ggufPath: string;
+  tokenizer: QwenTokenizer;
+  /** The model's own chat template (Jinja), when it carries one. */
+  chatTemplate?: { template: string; path: string };
+  /** How the GGUF was obtained. */
+  gguf: "given" | "cached" | "converted";
+}
+
+export async function prepareGenAssets(spec: string, options: GenAssetsOptions = {}): Promise<GenAssets> {
+  const resolved = await resolveModel(spec, options);
+  if (resolved.kind === "gguf") {
+    return {
+      resolved,
+      ggufPath: resolved.file,
+      tokenizer: tokenizerFromGguf(resolved.file),
+      chatTemplate: optionalTemplate(() => readChatTemplateFromGguf(resolved.file)),
+      gguf: "given",
+    };
+  }
+  if (resolved.flavor === "stream") {
+    throw new Error(
+      `${resolved.dir} is a Qwen3Guard-Stream checkpoint (Qwen3ForGuardModel): use it with "qwen3guard stream", ` +
+        `or pass a Qwen3Guard-Gen model to moderate`,
+    );
+  }
+  const tokenizerPath = path.join(resolved.dir, "tokenizer.json");
+  if (!fs.existsSync(tokenizerPath)) {
+    throw new Error(`${resolved.dir} has no tokenizer.json: copy the model's tokenizer files into the folder`);
+  }
+  const tokenizer = QwenTokenizer.fromTokenizerJson(tokenizerPath);
+  let chatTemplate: GenAssets["chatTemplate"];
+  try {
+    chatTemplate = await readChatTemplateFromFolder(resolved.dir);
+  } catch (error) {
+    if (!(error instanceof ChatTemplateNotFoundError)) throw error;
+  }
+  const converted = await ensureGgufDetailed(resolved.dir, {
+    type: options.quantization ?? "q8_0",
+    cacheDir: options.cacheDir,
+    onProgress: options.onConvertProgress,
+  });
+  return {
+    resolved,
+    ggufPath: converted.path,
+    tokenizer,
+    chatTemplate,
+    gguf: converted.source === "converted" ? "converted" : "cached",
+  };
+}
+
+function optionalTemplate<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof ChatTemplateNotFoundError) return undefined;
+    throw error;
+  }
+}
