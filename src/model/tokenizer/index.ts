@@ -6,3 +6,4 @@ export type { NormalizerKind } from "./normalizer.js";
 export { TokenizerFormatError, TokenizerUsageError } from "./errors.js";
 export { loadBundledQwen3Tokenizer, bundledQwen3TokenizerPath } from "./bundled.js";
 export { QWEN2_SPLIT_PATTERN } from "./pre-tokenizer.js";
+export { IncrementalTokenizer } from "./incremental-tokenizer.js";

@@ -12,10 +12,11 @@ export function normalizeText(text: string, kind: NormalizerKind): string {
 
 /**
  * Characters that may interact with the character before them under NFC: combining marks (all characters
- * with a non-zero canonical combining class are marks, and so are Indic two-part vowel signs), and the
- * Hangul medial vowels / final consonants that compose with a preceding syllable.
+ * with a non-zero canonical combining class are marks, and so are Indic two-part vowel signs), the Hangul
+ * medial vowels / final consonants that compose with a preceding syllable, and the Kirat Rai vowel signs
+ * (letters, Unicode 16, that compose with each other). A test checks this against the runtime's own data.
  */
-const MAY_COMPOSE_BACKWARD = /^[\p{M}\u1161-\u1175\u11A8-\u11C2]/u;
+const MAY_COMPOSE_BACKWARD = /^[\p{M}\u1161-\u1175\u11A8-\u11C2\u{16D67}-\u{16D6A}]/u;
 
 /**
  * True when `text` has an NFC boundary before index `i`: NFC(text[0:i] + x) === NFC(text[0:i]) + NFC(x)

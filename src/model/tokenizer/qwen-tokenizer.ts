@@ -9,6 +9,7 @@ import { BYTE_TO_CHAR, byteLevelToBytes } from "./byte-level.js";
 import { TokenizerFormatError, TokenizerUsageError } from "./errors.js";
 import { normalizeText, type NormalizerKind } from "./normalizer.js";
 import { splitPieces } from "./pre-tokenizer.js";
+import { IncrementalTokenizer } from "./incremental-tokenizer.js";
 import { encodeSegmentsWith, type SegmentEncoding } from "./segment-encoder.js";
 import {
   specFromTokenizerJson,
@@ -204,6 +205,16 @@ export class QwenTokenizer {
       for (const id of this.bpe.encodeWord(piece)) out.push(id);
     }
     return out;
+  }
+
+  /** BPE ids of one pre-tokenizer piece of normalized text (see splitPieces). */
+  encodePiece(piece: string): readonly number[] {
+    return this.bpe.encodeWord(piece);
+  }
+
+  /** Start an incremental encoder of streamed plain text (see IncrementalTokenizer). */
+  createIncremental(): IncrementalTokenizer {
+    return new IncrementalTokenizer(this);
   }
 
   private appendPlain(text: string, out: number[]): void {
