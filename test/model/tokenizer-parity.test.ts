@@ -37,11 +37,17 @@ test("prompts wrapped in the Gen template: segment encoding equals transformers.
   const [before, after] = genPromptTemplate();
   const failures: string[] = [];
   prompts.forEach((prompt, i) => {
-    const ourIds = ours.encodeSegments([
+    const enc = ours.encodeSegments([
       { kind: "template", text: before },
       { kind: "content", text: prompt },
       { kind: "template", text: after },
-    ]).ids;
+    ]);
+    const ourIds = enc.ids;
+    // The content's token range carries all of its text (tokens straddling a boundary go to the content).
+    const body = enc.segments[1]!;
+    if (!ours.decode(ourIds.slice(body.tokenStart, body.tokenEnd)).includes(prompt.normalize("NFC"))) {
+      failures.push(`#${i} content range does not decode to a text holding the prompt`);
+    }
     const refIds = reference.encode(before + prompt + after);
     if (ourIds.length !== refIds.length || ourIds.some((id, k) => id !== refIds[k])) {
       failures.push(`#${i} ${firstDiff(ourIds, refIds)}`);
