@@ -56,6 +56,20 @@ test("a different default-parameter fingerprint makes the binding unavailable", 
   assert.match(reason2, /llama_model_params\.use_extra_bufts/);
 });
 
+test("loadOrWarn returns null and reports the reason when the ABI does not match", async () => {
+  const warnings: string[] = [];
+  const expected: AbiExpectation = structuredClone(EXPECTED_ABI);
+  expected.defaults.llama_context_params.n_ctx = 1;
+  const lib = await LlamaLibrary.loadOrWarn({ log: "silent", expectedAbi: expected }, (m) =>
+    warnings.push(m),
+  );
+  assert.equal(lib, null);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0] ?? "", /falling back to node-llama-cpp: .*n_ctx defaults to 512, expected 1/);
+  assert.ok(await LlamaLibrary.loadOrWarn({ log: "silent" }, (m) => warnings.push(m)));
+  assert.equal(warnings.length, 1);
+});
+
 test("a different struct size makes the binding unavailable", async () => {
   const reason = await loadWith((e) => (e.structSizes.llama_context_params = 168));
   assert.match(reason, /sizeof\(llama_context_params\) is 160, expected 168/);

@@ -174,6 +174,8 @@ test("concurrent decodes on two contexts are serialized by the process-wide queu
     const calls = [c1, c2, c1, c2].map((ctx, i) =>
       ctx.decode([{ seq: 0, tokens: (i % 2 ? b : a).slice((i >> 1) * 8, (i >> 1) * 8 + 8) }]),
     );
+    // all four went to the one process-wide queue: one running, the rest waiting
+    assert.equal(llamaDecodeQueue.running + llamaDecodeQueue.pending, 4);
     const results = await Promise.all(calls);
     assert.equal(llamaDecodeQueue.maxConcurrency, 1);
     assert.ok(llamaDecodeQueue.settled - before >= 4);

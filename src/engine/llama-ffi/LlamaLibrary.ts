@@ -166,6 +166,20 @@ export class LlamaLibrary {
     return unavailable(`no usable libllama: ${problems.join("; ")}`, problems);
   }
 
+  /**
+   * The library, or null after reporting why it is unavailable through `warn` (default: a process warning), for
+   * callers that fall back to node-llama-cpp's own API.
+   */
+  static async loadOrWarn(
+    options: LlamaLibraryOptions = {},
+    warn: (message: string) => void = (m) => process.emitWarning(m, "LlamaFfiUnavailable"),
+  ): Promise<LlamaLibrary | null> {
+    const r = await LlamaLibrary.load(options);
+    if (r.available) return r.library;
+    warn(`the llama.cpp binding is unavailable, falling back to node-llama-cpp: ${r.reason}`);
+    return null;
+  }
+
   /** Whether this build can offload layers to a GPU. */
   get supportsGpuOffload(): boolean {
     return this.native.llama_supports_gpu_offload();
