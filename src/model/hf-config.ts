@@ -63,10 +63,7 @@ export class HfConfigError extends Error {
 }
 
 const positiveInt = z.number().int().positive();
-const labelMap = z.union([
-  z.array(z.string()),
-  z.record(z.string(), z.string()),
-]);
+const labelMap = z.union([z.array(z.string()), z.record(z.string(), z.string())]);
 
 const baseSchema = z.looseObject({
   architectures: z.array(z.string()).min(1),
@@ -104,7 +101,10 @@ const guardSchema = z.looseObject({
 function firstIssue(file: string, error: z.ZodError): HfConfigError {
   const issue = error.issues[0]!;
   const field = issue.path.map(String).join(".") || undefined;
-  const hint = issue.code === "invalid_type" && issue.message.includes("undefined") ? "missing (required)" : issue.message;
+  const hint =
+    issue.code === "invalid_type" && issue.message.includes("undefined")
+      ? "missing (required)"
+      : issue.message;
   return new HfConfigError(file, field, hint);
 }
 
@@ -127,13 +127,21 @@ export function labelMapToNames(
     for (const [key, name] of entries) {
       const index = Number(key);
       if (!/^\d+$/.test(key) || index >= entries.length || names[index] !== undefined) {
-        throw new HfConfigError(file, field, `keys must be the class indices 0..${entries.length - 1}, got "${key}"`);
+        throw new HfConfigError(
+          file,
+          field,
+          `keys must be the class indices 0..${entries.length - 1}, got "${key}"`,
+        );
       }
       names[index] = name;
     }
   }
   if (names.length !== expectedCount) {
-    throw new HfConfigError(file, field, `has ${names.length} labels but the head has ${expectedCount} classes`);
+    throw new HfConfigError(
+      file,
+      field,
+      `has ${names.length} labels but the head has ${expectedCount} classes`,
+    );
   }
   return names;
 }
@@ -161,9 +169,14 @@ export function parseHfConfig(json: unknown, file = "config.json"): Qwen3Config 
   }
   const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
   if (!Number.isInteger(headDim)) {
-    throw new HfConfigError(file, "head_dim", "absent and hidden_size is not a multiple of num_attention_heads");
+    throw new HfConfigError(
+      file,
+      "head_dim",
+      "absent and hidden_size is not a multiple of num_attention_heads",
+    );
   }
-  if (headDim % 2 !== 0) throw new HfConfigError(file, "head_dim", `${headDim} must be even for rotary embeddings`);
+  if (headDim % 2 !== 0)
+    throw new HfConfigError(file, "head_dim", `${headDim} must be even for rotary embeddings`);
   if (c.hidden_act !== undefined && c.hidden_act !== "silu") {
     throw new HfConfigError(file, "hidden_act", `"${c.hidden_act}" is not supported (Qwen3 uses "silu")`);
   }
@@ -185,10 +198,30 @@ export function parseHfConfig(json: unknown, file = "config.json"): Qwen3Config 
       numCategory: d.num_category,
       numQueryRiskLevel: d.num_query_risk_level,
       numQueryCategory: d.num_query_category,
-      responseRiskLevels: labelMapToNames(d.response_risk_level_map, d.num_risk_level, file, "response_risk_level_map"),
-      responseCategories: labelMapToNames(d.response_category_map, d.num_category, file, "response_category_map"),
-      queryRiskLevels: labelMapToNames(d.query_risk_level_map, d.num_query_risk_level, file, "query_risk_level_map"),
-      queryCategories: labelMapToNames(d.query_category_map, d.num_query_category, file, "query_category_map"),
+      responseRiskLevels: labelMapToNames(
+        d.response_risk_level_map,
+        d.num_risk_level,
+        file,
+        "response_risk_level_map",
+      ),
+      responseCategories: labelMapToNames(
+        d.response_category_map,
+        d.num_category,
+        file,
+        "response_category_map",
+      ),
+      queryRiskLevels: labelMapToNames(
+        d.query_risk_level_map,
+        d.num_query_risk_level,
+        file,
+        "query_risk_level_map",
+      ),
+      queryCategories: labelMapToNames(
+        d.query_category_map,
+        d.num_query_category,
+        file,
+        "query_category_map",
+      ),
     };
   }
 
@@ -221,7 +254,11 @@ export function loadHfConfig(folderOrFile: string): Qwen3Config {
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (error) {
-    throw new HfConfigError(file, undefined, `cannot be read (${(error as Error).message}); is this a model folder?`);
+    throw new HfConfigError(
+      file,
+      undefined,
+      `cannot be read (${(error as Error).message}); is this a model folder?`,
+    );
   }
   let json: unknown;
   try {

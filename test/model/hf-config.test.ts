@@ -115,15 +115,27 @@ test("label maps may also be plain arrays", () => {
 test("errors name the file and the field", () => {
   const missing = qwen3Config();
   delete missing.rope_theta;
-  expectError(() => parseHfConfig(missing, "/m/config.json"), "rope_theta", /\/m\/config\.json: field "rope_theta"/);
+  expectError(
+    () => parseHfConfig(missing, "/m/config.json"),
+    "rope_theta",
+    /\/m\/config\.json: field "rope_theta"/,
+  );
   expectError(() => parseHfConfig({ ...qwen3Config(), hidden_size: "1024" }), "hidden_size", /hidden_size/);
   expectError(
     () => parseHfConfig({ ...qwen3Config(), architectures: ["LlamaForCausalLM"] }),
     "architectures",
     /LlamaForCausalLM/,
   );
-  expectError(() => parseHfConfig({ ...qwen3Config(), num_key_value_heads: 3 }), "num_key_value_heads", /divide/);
-  expectError(() => parseHfConfig({ ...qwen3Config(), attention_bias: true }), "attention_bias", /not supported/);
+  expectError(
+    () => parseHfConfig({ ...qwen3Config(), num_key_value_heads: 3 }),
+    "num_key_value_heads",
+    /divide/,
+  );
+  expectError(
+    () => parseHfConfig({ ...qwen3Config(), attention_bias: true }),
+    "attention_bias",
+    /not supported/,
+  );
 });
 
 test("guard configs must carry consistent head sizes and maps", () => {
@@ -136,7 +148,8 @@ test("guard configs must carry consistent head sizes and maps", () => {
     /3 labels but the head has 8 classes/,
   );
   expectError(
-    () => parseHfConfig({ ...guardConfig(), response_risk_level_map: { "0": "Safe", "1": "Unsafe", "3": "X" } }),
+    () =>
+      parseHfConfig({ ...guardConfig(), response_risk_level_map: { "0": "Safe", "1": "Unsafe", "3": "X" } }),
     "response_risk_level_map",
     /class indices/,
   );

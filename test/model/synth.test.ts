@@ -6,7 +6,12 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import { SafetensorsFile, f32ToBf16, bf16ToF32 } from "../../src/model/safetensors.js";
 import { loadHfConfig } from "../../src/model/hf-config.js";
-import { synthesizeModel, writeModelFolder, synthConfigJson, SynthError } from "../../src/model/synth/index.js";
+import {
+  synthesizeModel,
+  writeModelFolder,
+  synthConfigJson,
+  SynthError,
+} from "../../src/model/synth/index.js";
 import { main } from "../../src/cli/main.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "synth-test-"));
@@ -90,7 +95,10 @@ test("tiny Stream: builds in under 10 s with every official tensor name and shap
   streamSeconds = (performance.now() - t0) / 1000;
   assert.ok(streamSeconds < 10, `tiny took ${streamSeconds} s`);
 
-  const configJson = JSON.parse(fs.readFileSync(path.join(streamA, "config.json"), "utf8")) as Record<string, unknown>;
+  const configJson = JSON.parse(fs.readFileSync(path.join(streamA, "config.json"), "utf8")) as Record<
+    string,
+    unknown
+  >;
   const expected = expectedTensors(configJson);
   const actual = header(streamA);
   assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
@@ -102,7 +110,10 @@ test("tiny Stream: builds in under 10 s with every official tensor name and shap
   // tiny is tied: no lm_head; head_dim is independent of hidden/heads.
   assert.ok(!actual.has("lm_head.weight"));
   assert.equal(configJson.head_dim, 32);
-  assert.notEqual(configJson.head_dim, (configJson.hidden_size as number) / (configJson.num_attention_heads as number));
+  assert.notEqual(
+    configJson.head_dim,
+    (configJson.hidden_size as number) / (configJson.num_attention_heads as number),
+  );
 });
 
 test("tiny Stream: config.json round-trips through hf-config with the label maps", () => {
@@ -120,7 +131,10 @@ test("tiny Stream: config.json round-trips through hf-config with the label maps
   assert.deepEqual(c.guard?.responseRiskLevels, ["Safe", "Unsafe", "Controversial"]);
   assert.equal(c.guard?.responseCategories.length, 8);
   assert.equal(c.guard?.queryCategories[8], "Jailbreak");
-  const raw = JSON.parse(fs.readFileSync(path.join(streamA, "config.json"), "utf8")) as Record<string, unknown>;
+  const raw = JSON.parse(fs.readFileSync(path.join(streamA, "config.json"), "utf8")) as Record<
+    string,
+    unknown
+  >;
   assert.deepEqual(raw.response_risk_level_map, { "0": "Safe", "1": "Unsafe", "2": "Controversial" });
 });
 
@@ -174,7 +188,10 @@ test("bf16 writes BF16 tensors holding the f32 values rounded to bfloat16", () =
   assert.equal(loadHfConfig(dir).torchDtype, "bfloat16");
   const f32 = readTensor(streamA, "query_category_head.weight");
   const bf = readTensor(dir, "query_category_head.weight");
-  assert.deepEqual(bf, f32.map((x) => bf16ToF32(f32ToBf16(x))));
+  assert.deepEqual(
+    bf,
+    f32.map((x) => bf16ToF32(f32ToBf16(x))),
+  );
 });
 
 test("CLI: Gen synth with --untied writes lm_head and the Gen chat template; refuses a non-empty folder", async () => {
@@ -189,14 +206,23 @@ test("CLI: Gen synth with --untied writes lm_head and the Gen chat template; ref
     process.stdout.write = write;
   }
   assert.match(writes.join(""), /synth: gen tiny f32 seed 3/);
-  const configJson = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  const configJson = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")) as Record<
+    string,
+    unknown
+  >;
   assert.deepEqual(configJson.architectures, ["Qwen3ForCausalLM"]);
   assert.equal(configJson.guard_inner_size, undefined);
   const expected = expectedTensors(configJson);
   assert.ok(expected.has("lm_head.weight"));
   assert.deepEqual([...header(dir).keys()].sort(), [...expected.keys()].sort());
-  const cfg = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8")) as Record<string, unknown>;
-  const genTemplate = fs.readFileSync(new URL("../../templates/qwen3guard-gen.jinja", import.meta.url), "utf8");
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8")) as Record<
+    string,
+    unknown
+  >;
+  const genTemplate = fs.readFileSync(
+    new URL("../../templates/qwen3guard-gen.jinja", import.meta.url),
+    "utf8",
+  );
   assert.equal(cfg.chat_template, genTemplate);
 
   await assert.rejects(main(argv), /not empty.*--force/);
@@ -217,14 +243,26 @@ test("writeModelFolder checks every tensor against the config before writing", (
   const opts = { outDir: dir, config, dtype: "f32" as const, withTokenizer: false };
   assert.throws(
     () => writeModelFolder({ ...opts, tensors: new Map([["model.embed_tokens.weight", embed]]) }),
-    (e: unknown) => e instanceof SynthError && /model\.layers\.0\.input_layernorm\.weight \[64\] is missing/.test(e.message),
+    (e: unknown) =>
+      e instanceof SynthError &&
+      /model\.layers\.0\.input_layernorm\.weight \[64\] is missing/.test(e.message),
   );
   assert.throws(
-    () => writeModelFolder({ ...opts, tensors: new Map([["model.embed_tokens.weight", new Float32Array(7)]]), missing: "zeros" }),
+    () =>
+      writeModelFolder({
+        ...opts,
+        tensors: new Map([["model.embed_tokens.weight", new Float32Array(7)]]),
+        missing: "zeros",
+      }),
     /model\.embed_tokens\.weight has 7 values; the config implies shape \[10, 64\]/,
   );
   assert.throws(
-    () => writeModelFolder({ ...opts, tensors: new Map([["model.layers.0.self_attn.qproj.weight", embed]]), missing: "zeros" }),
+    () =>
+      writeModelFolder({
+        ...opts,
+        tensors: new Map([["model.layers.0.self_attn.qproj.weight", embed]]),
+        missing: "zeros",
+      }),
     /qproj.*not part of/,
   );
   assert.throws(

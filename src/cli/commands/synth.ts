@@ -7,7 +7,13 @@ import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import cliProgress from "cli-progress";
 import { synthesizeModel } from "../../model/synth/synthesize.js";
-import { SYNTH_KINDS, SYNTH_SHAPES, type SynthDtype, type SynthKind, type SynthShape } from "../../model/synth/presets.js";
+import {
+  SYNTH_KINDS,
+  SYNTH_SHAPES,
+  type SynthDtype,
+  type SynthKind,
+  type SynthShape,
+} from "../../model/synth/presets.js";
 
 interface SynthCliOptions {
   kind: SynthKind;
@@ -42,7 +48,9 @@ export function runSynth(options: SynthCliOptions): void {
   if (fs.existsSync(outDir)) {
     if (!fs.statSync(outDir).isDirectory()) throw new Error(`${outDir} exists and is not a folder`);
     if (fs.readdirSync(outDir).length > 0 && !options.force) {
-      throw new Error(`${outDir} is not empty; choose another --out or pass --force to overwrite its model files`);
+      throw new Error(
+        `${outDir} is not empty; choose another --out or pass --force to overwrite its model files`,
+      );
     }
   }
   const big = options.shape !== "tiny";
@@ -92,7 +100,9 @@ export function registerSynthCommand(program: Command): void {
     .command("synth")
     .description("write a synthetic Qwen3Guard checkpoint (random weights, official layout, real tokenizer)")
     .addOption(new Option("--kind <kind>", "model kind").choices([...SYNTH_KINDS]).makeOptionMandatory())
-    .addOption(new Option("--shape <shape>", "backbone shape").choices([...SYNTH_SHAPES]).makeOptionMandatory())
+    .addOption(
+      new Option("--shape <shape>", "backbone shape").choices([...SYNTH_SHAPES]).makeOptionMandatory(),
+    )
     .requiredOption("--out <dir>", "output folder (must be empty or absent unless --force)")
     .addOption(new Option("--dtype <dtype>", "weight storage type").choices(["f32", "bf16"]).default("f32"))
     .option("--seed <n>", "PRNG seed", parseSeed, 0)

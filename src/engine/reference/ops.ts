@@ -32,7 +32,8 @@ export function matVec(
   x: Float32Array,
   out: Float32Array = new Float32Array(rows),
 ): Float32Array {
-  if (w.length !== rows * cols) throw new RangeError(`matVec: weight has ${w.length} values, expected ${rows}×${cols}`);
+  if (w.length !== rows * cols)
+    throw new RangeError(`matVec: weight has ${w.length} values, expected ${rows}×${cols}`);
   if (x.length < cols) throw new RangeError(`matVec: input has ${x.length} values, expected ${cols}`);
   for (let r = 0; r < rows; r++) {
     const base = r * cols;

@@ -50,7 +50,9 @@ export class ReferenceQwen3 {
   constructor(config: Qwen3Config, weights: WeightSource) {
     const rs = config.raw.rope_scaling;
     if (rs !== undefined && rs !== null) {
-      throw new ReferenceWeightsError("rope_scaling is set in config.json; the reference implements plain RoPE only");
+      throw new ReferenceWeightsError(
+        "rope_scaling is set in config.json; the reference implements plain RoPE only",
+      );
     }
     this.config = config;
     const h = config.hiddenSize;

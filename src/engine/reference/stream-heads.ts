@@ -57,10 +57,17 @@ export class ReferenceStreamHeads {
     weights: WeightSource,
   ) {
     const g = config.guard;
-    if (!g) throw new ReferenceWeightsError(`config is ${config.architecture}, not Qwen3ForGuardModel: no Stream heads`);
+    if (!g)
+      throw new ReferenceWeightsError(
+        `config is ${config.architecture}, not Qwen3ForGuardModel: no Stream heads`,
+      );
     this.guard = g;
     const h = config.hiddenSize;
-    const read = (names: (typeof STREAM_HEAD_TENSORS)["response" | "query"], nRisk: number, nCat: number) => ({
+    const read = (
+      names: (typeof STREAM_HEAD_TENSORS)["response" | "query"],
+      nRisk: number,
+      nCat: number,
+    ) => ({
       pre: weights.read(names.pre, [g.innerSize, h]),
       norm: weights.read(names.norm, [g.innerSize]),
       risk: weights.read(names.risk, [nRisk, g.innerSize]),

@@ -36,11 +36,14 @@ export class FolderWeights implements WeightSource {
     if (fs.existsSync(single)) {
       this.addFile(single);
     } else if (fs.existsSync(index)) {
-      const map = (JSON.parse(fs.readFileSync(index, "utf8")) as { weight_map?: Record<string, string> }).weight_map;
+      const map = (JSON.parse(fs.readFileSync(index, "utf8")) as { weight_map?: Record<string, string> })
+        .weight_map;
       if (!map) throw new ReferenceWeightsError(`${index}: no weight_map`);
       for (const shard of new Set(Object.values(map))) this.addFile(path.join(folder, shard));
     } else {
-      throw new ReferenceWeightsError(`${folder}: neither model.safetensors nor model.safetensors.index.json found`);
+      throw new ReferenceWeightsError(
+        `${folder}: neither model.safetensors nor model.safetensors.index.json found`,
+      );
     }
   }
 
@@ -89,7 +92,9 @@ export class MapWeights implements WeightSource {
     if (!t) throw new ReferenceWeightsError(`no tensor ${name}`);
     const count = shape.reduce((a, b) => a * b, 1);
     if (t.length !== count) {
-      throw new ReferenceWeightsError(`tensor ${name} has ${t.length} values, expected [${shape.join(", ")}]`);
+      throw new ReferenceWeightsError(
+        `tensor ${name} has ${t.length} values, expected [${shape.join(", ")}]`,
+      );
     }
     return t;
   }

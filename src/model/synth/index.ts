@@ -1,5 +1,10 @@
 /** Synthetic Qwen3 / Qwen3Guard checkpoints: seeded random ones and hand-crafted ones, in the official layout. */
-export { synthesizeModel, synthTensorValues, type SynthesizeOptions, type SynthesizeResult } from "./synthesize.js";
+export {
+  synthesizeModel,
+  synthTensorValues,
+  type SynthesizeOptions,
+  type SynthesizeResult,
+} from "./synthesize.js";
 export {
   writeModelFolder,
   writeCheckpointFolder,

@@ -42,7 +42,9 @@ export function genTemplatePath(): string {
 export function genChatTemplate(): string {
   const file = genTemplatePath();
   if (!fs.existsSync(file)) {
-    throw new SynthError(`${file} is missing: the Qwen3Guard-Gen chat template is needed to synthesize a Gen model`);
+    throw new SynthError(
+      `${file} is missing: the Qwen3Guard-Gen chat template is needed to synthesize a Gen model`,
+    );
   }
   return fs.readFileSync(file, "utf8");
 }

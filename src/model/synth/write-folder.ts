@@ -73,7 +73,12 @@ export function writeCheckpointFolder(options: CheckpointFolderOptions): Qwen3Co
   fs.mkdirSync(options.outDir, { recursive: true });
   writeSafetensors(
     path.join(options.outDir, "model.safetensors"),
-    options.sources.map((s) => ({ name: s.spec.name, dtype: storage, shape: s.spec.shape, values: s.values })),
+    options.sources.map((s) => ({
+      name: s.spec.name,
+      dtype: storage,
+      shape: s.spec.shape,
+      values: s.values,
+    })),
     { format: "pt" },
     (done, total, name) => {
       bytesDone += sizes[done - 1]!;
@@ -85,7 +90,8 @@ export function writeCheckpointFolder(options: CheckpointFolderOptions): Qwen3Co
     path.join(options.outDir, "generation_config.json"),
     JSON.stringify(generationConfig(config), null, 2) + "\n",
   );
-  if (options.withTokenizer !== false && chatTemplate !== undefined) writeTokenizerFiles(options.outDir, chatTemplate);
+  if (options.withTokenizer !== false && chatTemplate !== undefined)
+    writeTokenizerFiles(options.outDir, chatTemplate);
   return config;
 }
 
@@ -113,14 +119,17 @@ export function writeModelFolder(options: WriteModelFolderOptions): Qwen3Config 
   const expected = new Set(specs.map((s) => s.name));
   for (const name of options.tensors.keys()) {
     if (!expected.has(name)) {
-      throw new SynthError(`tensor ${name} is not part of a ${config.architecture} checkpoint with this config`);
+      throw new SynthError(
+        `tensor ${name} is not part of a ${config.architecture} checkpoint with this config`,
+      );
     }
   }
   const sources = specs.map((spec): TensorSource => {
     const count = spec.shape.reduce((a, b) => a * b, 1);
     const given = options.tensors.get(spec.name);
     if (given === undefined) {
-      if (options.missing !== "zeros") throw new SynthError(`tensor ${spec.name} [${spec.shape.join(", ")}] is missing`);
+      if (options.missing !== "zeros")
+        throw new SynthError(`tensor ${spec.name} [${spec.shape.join(", ")}] is missing`);
       return { spec, values: () => new Float32Array(count) };
     }
     if (given.length !== count) {
