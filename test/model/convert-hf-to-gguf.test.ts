@@ -4,6 +4,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { convertHfToGguf } from "../../src/model/convert/convert-hf-to-gguf.js";
+import { modelNameFromDir } from "../../src/model/convert/qwen3-gguf-metadata.js";
+import { chooseGgmlType } from "../../src/model/convert/qwen3-tensor-plan.js";
 import { ConvertError } from "../../src/model/convert/convert-error.js";
 import { GgufFile } from "../../src/model/gguf/gguf-reader.js";
 import { GgmlType } from "../../src/model/gguf/ggml-types.js";
@@ -418,4 +420,16 @@ test("bad folders fail with ConvertError naming the problem", async () => {
     fs.readdirSync(root).filter((n) => n.includes(".partial")),
     [],
   );
+});
+
+test("type choice and model names", () => {
+  assert.equal(chooseGgmlType([64], "q8_0"), GgmlType.F32);
+  assert.equal(chooseGgmlType([64], "f16"), GgmlType.F32);
+  assert.equal(chooseGgmlType([64, 128], "q8_0"), GgmlType.Q8_0);
+  assert.equal(chooseGgmlType([40, 64], "q8_0"), GgmlType.F16);
+  assert.equal(chooseGgmlType([40, 64], "f16"), GgmlType.F16);
+  assert.equal(chooseGgmlType([64, 128], "f32"), GgmlType.F32);
+  const snapshot = path.join("/hf", "hub", "models--Qwen--Qwen3Guard-Gen-0.6B", "snapshots", "abc123");
+  assert.equal(modelNameFromDir(snapshot), "Qwen3Guard-Gen-0.6B");
+  assert.equal(modelNameFromDir("/models/my-guard/"), "my-guard");
 });

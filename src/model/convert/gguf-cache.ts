@@ -25,8 +25,8 @@ import { GGUF_OUTPUT_TYPES, type GgufOutputType } from "./qwen3-tensor-plan.js";
 /** Bump when the converter's output for the same inputs changes: old cache entries are then not reused. */
 export const CONVERTER_VERSION = "1";
 
-const OPTIONAL_INPUTS = ["tokenizer_config.json", "chat_template.jinja", "chat_template.json"];
-const REQUIRED_INPUTS = ["config.json", "tokenizer.json"];
+const OPTIONAL_INPUTS = ["chat_template.jinja", "chat_template.json"];
+const REQUIRED_INPUTS = ["config.json", "tokenizer.json", "tokenizer_config.json"];
 
 export type EnsureGgufProgress =
   { phase: "hash"; bytesDone: number; bytesTotal: number } | ({ phase: "convert" } & ConvertProgress);
