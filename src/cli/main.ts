@@ -5,6 +5,8 @@ import { registerConvertCommand } from "./commands/convert.js";
 import { registerRenderCommand } from "./commands/render.js";
 import { registerPullCommand } from "./commands/pull.js";
 import { registerPolicyCommand } from "./commands/policy.js";
+import { registerModerateCommand } from "./commands/moderate.js";
+import { registerTokenizeCommand } from "./commands/tokenize.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
   registerRenderCommand(program);
   registerPullCommand(program);
   registerPolicyCommand(program);
+  registerModerateCommand(program);
+  registerTokenizeCommand(program);
   return program;
 }
 

@@ -1,0 +1,171 @@
+/**
+ * `qwen3guard moderate`: Gen moderation of one prompt, one response, a conversation file, or a JSONL batch.
+ *
+ *   qwen3guard moderate -m MODEL "How can I make a bomb?"            prompt moderation
+ *   qwen3guard moderate -m MODEL "prompt" --response "answer"        response moderation
+ *   qwen3guard moderate -m MODEL --messages chat.json                 the last message decides
+ *   qwen3guard moderate -m MODEL --batch < in.jsonl > out.jsonl       one verdict per input line
+ */
+import readline from "node:readline";
+import { Command, Option } from "commander";
+import type { ChatMessage } from "../../core/messages.js";
+import { decide, type Decision, type Policy } from "../../core/policy/index.js";
+import type { Verdict } from "../../core/verdict.js";
+import { GenGuard, type GenMode } from "../../guard/gen-guard.js";
+import { addEngineOptions, conversionProgress, requireModel, type EngineCliOptions } from "../engine-options.js";
+import { decisionText, loadPolicyOption, policyOption } from "./policy.js";
+import { parseBatchLine } from "../batch-input.js";
+import { readMessagesFile } from "./render.js";
+
+interface ModerateCliOptions extends EngineCliOptions {
+  response?: string;
+  messages?: string;
+  batch?: boolean;
+  json?: boolean;
+  mode: GenMode;
+  policy?: string;
+  system: "merge" | "reject";
+}
+
+function verdictText(v: Verdict, decision: Decision | undefined): string {
+  const lines = [
+    `${v.tier}${v.categories.length ? ` (${v.categories.join(", ")})` : ""}` +
+      `${v.refusal ? `  refusal: ${v.refusal}` : ""}  [${v.direction} moderation]`,
+  ];
+  if (v.probabilities) {
+    const p = v.probabilities;
+    lines.push(
+      `P(Safe)=${p.Safe.toFixed(3)}  P(Unsafe)=${p.Unsafe.toFixed(3)}  P(Controversial)=${p.Controversial.toFixed(3)}`,
+    );
+  }
+  lines.push(`strict: ${v.unsafeStrict ? "unsafe" : "safe"}  loose: ${v.unsafeLoose ? "unsafe" : "safe"}`);
+  if (decision) lines.push(decisionText(decision).trimEnd());
+  if (v.timings && v.tokens) {
+    lines.push(
+      `${v.tokens.prompt} prompt tokens (${v.tokens.evaluated} evaluated), ${v.timings.totalMs.toFixed(0)} ms`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+async function runBatch(guard: GenGuard, options: ModerateCliOptions, policy: Policy | undefined): Promise<number> {
+  const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+  const started = performance.now();
+  let done = 0;
+  let failed = 0;
+  const showProgress = options.progress;
+  const progress = () => {
+    if (!showProgress) return;
+    const rate = done / Math.max(1e-9, (performance.now() - started) / 1000);
+    const text = `moderated ${done} (${failed} skipped), ${rate.toFixed(2)}/s`;
+    if (process.stderr.isTTY) process.stderr.write(`\r${text}`);
+    else if (done % 25 === 0) process.stderr.write(`${text}\n`);
+  };
+  // Lines run up to `concurrency` at a time on the guard's sequences; results are written in input order.
+  const concurrency = 2;
+  const inFlight: Promise<void>[] = [];
+  const results = new Map<number, string | null>();
+  let nextToWrite = 1;
+  const flush = () => {
+    while (results.has(nextToWrite)) {
+      const out = results.get(nextToWrite);
+      results.delete(nextToWrite);
+      if (out) process.stdout.write(out);
+      nextToWrite++;
+    }
+  };
+  let lineNo = 0;
+  for await (const line of rl) {
+    lineNo++;
+    const n = lineNo;
+    if (line.trim() === "") {
+      results.set(n, null);
+      flush();
+      continue;
+    }
+    const task = (async () => {
+      try {
+        const item = parseBatchLine(line);
+        const verdict = await guard.moderate(item.messages, { mode: options.mode, system: options.system });
+        const decision = policy ? decide(policy, verdict) : undefined;
+        results.set(n, JSON.stringify({ line: n, ...(item.id !== undefined ? { id: item.id } : {}), ...verdict, ...(decision ? { decision } : {}) }) + "\n");
+        done++;
+      } catch (error) {
+        failed++;
+        results.set(n, null);
+        process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}line ${n}: skipped: ${(error as Error).message}\n`);
+      }
+      progress();
+      flush();
+    })();
+    inFlight.push(task);
+    if (inFlight.length >= concurrency) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+  flush();
+  if (showProgress) {
+    process.stderr.write(
+      `${process.stderr.isTTY ? "\n" : ""}done: ${done} moderated, ${failed} skipped in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    );
+  }
+  return failed;
+}
+
+export function registerModerateCommand(program: Command): void {
+  const command = program
+    .command("moderate")
+    .description("moderate a prompt, a response, a conversation, or a JSONL batch with Qwen3Guard-Gen")
+    .argument("[text]", "the user prompt (or, with --response, the prompt the response answers)")
+    .option("-r, --response <text>", "moderate this assistant response to [text]")
+    .option("--messages <file>", "a JSON array of {role, content} messages ('-' for stdin)")
+    .option("--batch", "read JSONL from stdin (arrays of messages, {messages}, or {prompt, response}); write JSONL")
+    .option("--json", "print the verdict as JSON")
+    .addOption(new Option("--mode <mode>", "fast (constrained, reuses the template KV) or reference").choices(["fast", "reference"]).default("fast"))
+    .addOption(new Option("--system <how>", "a leading system message: merge into the first turn, or reject").choices(["merge", "reject"]).default("merge"))
+    .addOption(policyOption());
+  addEngineOptions(command);
+  command.action(async (text: string | undefined, options: ModerateCliOptions) => {
+    const inputs = [text !== undefined, options.messages !== undefined, options.batch === true].filter(Boolean).length;
+    if (inputs !== 1) {
+      throw new Error('give exactly one input: "text" (with optional --response), --messages FILE, or --batch');
+    }
+    if (options.response !== undefined && text === undefined) throw new Error("--response needs the prompt it answers as [text]");
+    const policy = await loadPolicyOption(options.policy);
+    const messages: ChatMessage[] | undefined = options.messages
+      ? await readMessagesFile(options.messages)
+      : text !== undefined
+        ? [{ role: "user", content: text }, ...(options.response !== undefined ? [{ role: "assistant" as const, content: options.response }] : [])]
+        : undefined;
+    const bar = conversionProgress(options.progress);
+    const guard = await GenGuard.load({
+      model: requireModel(options),
+      quantization: options.quantization,
+      gpu: options.gpu === "cpu" ? false : "auto",
+      contextSize: options.contextSize,
+      cacheDir: options.cacheDir,
+      onConvertProgress: bar.onConvertProgress,
+      logger: (level, message) => {
+        if (level === "error") process.stderr.write(`llama.cpp: ${message}\n`);
+      },
+    }).finally(() => bar.stop());
+    try {
+      if (guard.assets.synthetic) {
+        process.stderr.write(
+          "warning: this is a synthetic model with random weights: its verdicts are meaningless (plumbing only)\n",
+        );
+      }
+      if (messages === undefined) {
+        const failed = await runBatch(guard, options, policy);
+        if (failed > 0) process.exitCode = 2;
+        return;
+      }
+      const verdict = await guard.moderate(messages, { mode: options.mode, system: options.system });
+      const decision = policy ? decide(policy, verdict) : undefined;
+      process.stdout.write(
+        options.json ? JSON.stringify({ ...verdict, ...(decision ? { decision } : {}) }) + "\n" : verdictText(verdict, decision),
+      );
+    } finally {
+      await guard.close();
+    }
+  });
+}
