@@ -35,3 +35,4 @@ export {
 } from "./tensor-layout.js";
 export { SynthError, genChatTemplate, qwen3ChatTemplate, genTemplatePath } from "./tokenizer-files.js";
 export { SeededRandom } from "./prng.js";
+export * from "./crafted-gen.js";
