@@ -8,7 +8,7 @@ import { ChatTemplateNotFoundError, readChatTemplateFromFolder, readChatTemplate
 import { ensureGgufDetailed, type EnsureGgufProgress } from "./convert/gguf-cache.js";
 import type { GgufOutputType } from "./convert/qwen3-tensor-plan.js";
 import { tokenizerFromGguf } from "./gguf-tokenizer.js";
-import { GgufFile } from "./gguf/gguf-reader.js";
+import { syntheticWeightsOf } from "./synthetic-marker.js";
 import { resolveModel, type ResolvedModel, type ResolveModelOptions } from "./resolve-model.js";
 import { QwenTokenizer } from "./tokenizer/index.js";
 
@@ -27,31 +27,8 @@ export interface GenAssets {
   chatTemplate?: { template: string; path: string };
   /** How the GGUF was obtained. */
   gguf: "given" | "cached" | "converted";
-  /** True for checkpoints written by `qwen3guard synth` (random or hand-set weights: no real verdicts). */
-  synthetic: boolean;
-}
-
-/** config.json key that `qwen3guard synth` sets, and the GGUF metadata key the converter carries it to. */
-export const SYNTHETIC_CONFIG_KEY = "qwen3guard_synthetic";
-export const SYNTHETIC_GGUF_KEY = "qwen3guard.synthetic";
-
-function folderIsSynthetic(dir: string): boolean {
-  try {
-    const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")) as Record<string, unknown>;
-    return Boolean(config[SYNTHETIC_CONFIG_KEY]);
-  } catch {
-    return false;
-  }
-}
-
-function ggufIsSynthetic(file: string): boolean {
-  const gguf = GgufFile.open(file);
-  try {
-    const value = gguf.metadata.get(SYNTHETIC_GGUF_KEY);
-    return value?.type === "bool" && value.value;
-  } finally {
-    gguf.close();
-  }
+  /** Set for checkpoints written by `qwen3guard synth` ("random") or crafted by tests ("hand-set"). */
+  synthetic?: string;
 }
 
 export async function prepareGenAssets(spec: string, options: GenAssetsOptions = {}): Promise<GenAssets> {
@@ -63,7 +40,7 @@ export async function prepareGenAssets(spec: string, options: GenAssetsOptions =
       tokenizer: tokenizerFromGguf(resolved.file),
       chatTemplate: optionalTemplate(() => readChatTemplateFromGguf(resolved.file)),
       gguf: "given",
-      synthetic: ggufIsSynthetic(resolved.file),
+      synthetic: syntheticWeightsOf(resolved.file),
     };
   }
   if (resolved.flavor === "stream") {
@@ -94,7 +71,7 @@ export async function prepareGenAssets(spec: string, options: GenAssetsOptions =
     tokenizer,
     chatTemplate,
     gguf: converted.source === "converted" ? "converted" : "cached",
-    synthetic: folderIsSynthetic(resolved.dir),
+    synthetic: syntheticWeightsOf(resolved.dir),
   };
 }
 

@@ -151,7 +151,7 @@ export function registerModerateCommand(program: Command): void {
     try {
       if (guard.assets.synthetic) {
         process.stderr.write(
-          "warning: this is a synthetic model with random weights: its verdicts are meaningless (plumbing only)\n",
+          `warning: this is a synthetic model (${guard.assets.synthetic} weights): its verdicts mean nothing about safety\n`,
         );
       }
       if (messages === undefined) {

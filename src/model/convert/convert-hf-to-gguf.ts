@@ -9,10 +9,12 @@
  */
 import { loadHfConfig, type Qwen3Config } from "../hf-config.js";
 import { GgmlType, ggmlTypeName } from "../gguf/ggml-types.js";
+import { gguf } from "../gguf/gguf-value.js";
 import { writeGguf, type GgufTensorToWrite } from "../gguf/gguf-writer.js";
 import { encodeF16, encodeF32, quantizeQ8_0 } from "../gguf/quantize.js";
 import { ConvertError } from "./convert-error.js";
 import { HfCheckpoint } from "./hf-checkpoint.js";
+import { SYNTHETIC_GGUF_KEY, syntheticMarkerOf } from "../synthetic-marker.js";
 import { readHfTokenizerMetadata } from "./hf-tokenizer-metadata.js";
 import { buildQwen3Metadata, modelNameFromDir } from "./qwen3-gguf-metadata.js";
 import {
@@ -111,6 +113,8 @@ export async function convertHfToGguf(options: ConvertOptions): Promise<ConvertR
       .sort();
 
     const metadata = buildQwen3Metadata(config, tokenizer, type, options.name ?? modelNameFromDir(modelDir));
+    const synthetic = syntheticMarkerOf(config.raw);
+    if (synthetic !== undefined) metadata.set(SYNTHETIC_GGUF_KEY, gguf.str(synthetic));
     const tensors: GgufTensorToWrite[] = plan.map((t) => ({
       name: t.ggufName,
       ne: t.ne,

@@ -4,6 +4,7 @@
  * config.json files (docs/checkpoint-layout.md).
  */
 import { CAUSAL_LM_ARCHITECTURE, GUARD_ARCHITECTURE } from "../hf-config.js";
+import { SYNTHETIC_CONFIG_KEY } from "../synthetic-marker.js";
 
 export type SynthKind = "gen" | "stream";
 export type SynthShape = "tiny" | "0.6b" | "4b" | "8b";
@@ -120,9 +121,11 @@ export interface SynthConfigOptions {
   dtype: SynthDtype;
   /** Override the shape's usual tying (tiny and 0.6B/4B are tied, 8B untied). */
   tieEmbeddings?: boolean;
+  /** Recorded in the synthetic marker. */
+  seed?: number;
 }
 
-/** The config.json object for a synthetic checkpoint. */
+/** The config.json object for a synthetic checkpoint (marked synthetic: its verdicts mean nothing). */
 export function synthConfigJson(options: SynthConfigOptions): Record<string, unknown> {
   const s = SHAPES[options.shape];
   const tied = options.tieEmbeddings ?? s.tie_word_embeddings;
@@ -152,6 +155,7 @@ export function synthConfigJson(options: SynthConfigOptions): Record<string, unk
     use_cache: true,
     use_sliding_window: false,
     vocab_size: QWEN3_VOCAB_SIZE,
+    [SYNTHETIC_CONFIG_KEY]: { weights: "random", ...(options.seed === undefined ? {} : { seed: options.seed }) },
   };
   if (options.kind === "stream") {
     const m = STREAM_LABEL_MAPS;

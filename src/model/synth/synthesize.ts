@@ -49,6 +49,7 @@ export function synthesizeModel(options: SynthesizeOptions): SynthesizeResult {
     kind: options.kind,
     shape: options.shape,
     dtype,
+    seed,
     ...(options.tieEmbeddings !== undefined ? { tieEmbeddings: options.tieEmbeddings } : {}),
   });
   const specs = checkpointTensors(parseHfConfig(configJson));
