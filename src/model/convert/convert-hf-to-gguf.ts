@@ -101,9 +101,14 @@ export async function convertHfToGguf(options: ConvertOptions): Promise<ConvertR
   }
   const config = loadHfConfig(modelDir);
   const tokenizer = readHfTokenizerMetadata(modelDir, config.vocabSize, config.raw);
-  const plan = planQwen3Tensors(config, type);
   const ckpt = HfCheckpoint.open(modelDir);
   try {
+    // A Qwen3Guard-Stream checkpoint has no LM head of its own (only the guard heads): when it is untied and
+    // stores none, write no `output.weight` — llama.cpp's qwen3 loader then reuses token_embd, and the Stream
+    // runtime reads hidden states only.
+    const plan = planQwen3Tensors(config, type).filter(
+      (t) => !(config.guard && t.hfName === "lm_head.weight" && !ckpt.has(t.hfName)),
+    );
     checkShapes(plan, ckpt, config, modelDir);
     const used = new Set(plan.map((t) => t.hfName));
     if (config.tieWordEmbeddings) used.add("lm_head.weight"); // some tied checkpoints still store a copy

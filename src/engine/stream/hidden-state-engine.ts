@@ -1,0 +1,62 @@
+/**
+ * What the Stream guard needs from an inference engine: per-token post-final-norm hidden states of the Qwen3
+ * backbone, appended incrementally to independent sequences whose KV cache is kept between calls.
+ *
+ * Two implementations: the koffi binding over libllama (`LlamaFfiHiddenStateEngine`: a chunk per decode, several
+ * sequences per batch) and node-llama-cpp's one-token path (`NodeLlamaHiddenStateEngine`, the fallback when the
+ * binding's ABI check fails: one token per decode, one context per sequence). Both return the same numbers.
+ */
+import type { GpuChoice } from "../llama-runtime.js";
+
+export type HiddenStateEngineKind = "llama-ffi" | "node-llama-cpp";
+
+/** Tokens to append to one sequence. */
+export interface HiddenStateItem {
+  seq: number;
+  tokens: readonly number[];
+}
+
+export interface HiddenStateEngine {
+  readonly kind: HiddenStateEngineKind;
+  /** Width of a hidden state. */
+  readonly hiddenSize: number;
+  /** Sequence ids are 0 .. sequences-1. */
+  readonly sequences: number;
+  /** Positions one sequence can hold. */
+  readonly contextSize: number;
+  /** Prepare an empty sequence (forgets anything it held). */
+  open(seq: number): Promise<void>;
+  /**
+   * Append tokens to sequences; returns, per item, one hidden state per token (copied). The items' positions
+   * continue each sequence. Items may name different sequences; the engine may run them in one batch.
+   */
+  decode(items: readonly HiddenStateItem[]): Promise<Float32Array[][]>;
+  /** Forget positions >= fromPos of a sequence. */
+  rollback(seq: number, fromPos: number): Promise<void>;
+  /** Forget everything the sequence holds; it can be opened again. */
+  close(seq: number): Promise<void>;
+  /** Free the model and contexts. */
+  dispose(): Promise<void>;
+}
+
+export interface HiddenStateEngineOptions {
+  ggufPath: string;
+  /** Use a GPU build when one is installed and a device is present (default false: CPU). */
+  gpu?: GpuChoice | boolean;
+  /** Sequences (concurrent sessions). Default 4. */
+  sequences?: number;
+  /** Positions per sequence. Default 4096. */
+  contextSize?: number;
+  /** KV cache type (default "f16"; "f32" matches an F32 reference to ~1e-6). */
+  kvType?: "f16" | "f32";
+  /** Flash attention (default false). */
+  flashAttention?: boolean;
+  /** Compute threads (default: the available cores). */
+  threads?: number;
+  /** Most tokens per llama_decode (llama-ffi). Default 512. */
+  batchSize?: number;
+  /** Tokens per graph computation (llama-ffi); small keeps the compute buffer small. Default 64. */
+  ubatchSize?: number;
+  /** Where llama.cpp's warnings go (default: stderr for the binding, silent for node-llama-cpp). */
+  logger?: (level: string, message: string) => void;
+}

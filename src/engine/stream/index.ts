@@ -1,0 +1,17 @@
+/** Qwen3Guard-Stream inference: per-token hidden states (two engines behind one interface) and the heads in JS. */
+export type {
+  HiddenStateEngine,
+  HiddenStateEngineKind,
+  HiddenStateEngineOptions,
+  HiddenStateItem,
+} from "./hidden-state-engine.js";
+export { LlamaFfiHiddenStateEngine } from "./llama-ffi-hidden-state-engine.js";
+export { NodeLlamaHiddenStateEngine, NodeLlamaInternalsError } from "./node-llama-hidden-state-engine.js";
+export {
+  loadHiddenStateEngine,
+  EngineUnavailableError,
+  type EngineChoice,
+  type LoadEngineOptions,
+} from "./load-engine.js";
+export { DecodeCoalescer, type CoalescerStats } from "./decode-coalescer.js";
+export { StreamHeads, type HeadPath, type HeadScores } from "./stream-heads.js";

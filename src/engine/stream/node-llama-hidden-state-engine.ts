@@ -1,0 +1,136 @@
+/**
+ * Fallback hidden-state engine on node-llama-cpp, for when the koffi binding is unavailable (its ABI check
+ * failed). node-llama-cpp exposes only the LAST token's hidden state of a decode, through an internal path
+ * (ENGINE-NOTES.md "Per-token hidden states"): a context created with the undocumented option `_embeddings: true`;
+ * after `seq.evaluateWithoutGeneratingNewTokens(tokens)`, `context._ctx.getEmbedding(n)` returns the hidden state
+ * of the last token of the last decode, context-wide. Hence one token per decode and one context per sequence,
+ * read synchronously right after the decode, all inside the process-wide decode queue.
+ * Slower than the binding (no chunking, no cross-sequence batching), same numbers.
+ */
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
+import { llamaDecodeQueue } from "../llama-ffi/index.js";
+import { engineThreads, getLlamaRuntime } from "../llama-runtime.js";
+import type { HiddenStateEngine, HiddenStateEngineOptions, HiddenStateItem } from "./hidden-state-engine.js";
+
+/** The internal addon method this engine relies on. */
+interface EmbeddingAddonContext {
+  getEmbedding(inputTokensLength: number, maxVectorSize?: number): Float64Array;
+}
+
+/** Thrown when node-llama-cpp's internals this fallback relies on are missing (a different version). */
+export class NodeLlamaInternalsError extends Error {
+  override readonly name = "NodeLlamaInternalsError";
+}
+
+interface Slot {
+  context: LlamaContext;
+  sequence: LlamaContextSequence;
+  addon: EmbeddingAddonContext;
+}
+
+export class NodeLlamaHiddenStateEngine implements HiddenStateEngine {
+  readonly kind = "node-llama-cpp" as const;
+  private readonly slots: (Slot | undefined)[];
+
+  private constructor(
+    readonly llama: Llama,
+    readonly model: LlamaModel,
+    private readonly options: HiddenStateEngineOptions,
+    readonly sequences: number,
+    readonly contextSize: number,
+  ) {
+    this.slots = new Array<Slot | undefined>(sequences).fill(undefined);
+  }
+
+  static async create(options: HiddenStateEngineOptions): Promise<NodeLlamaHiddenStateEngine> {
+    const llama = await getLlamaRuntime({
+      gpu: options.gpu === true || options.gpu === "auto" ? "auto" : false,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    const model = await llama.loadModel({
+      modelPath: options.ggufPath,
+      gpuLayers: llama.gpu === false ? 0 : "max",
+    });
+    return new NodeLlamaHiddenStateEngine(
+      llama,
+      model,
+      options,
+      options.sequences ?? 4,
+      options.contextSize ?? 4096,
+    );
+  }
+
+  get hiddenSize(): number {
+    return this.model.embeddingVectorSize;
+  }
+
+  private async slot(seq: number): Promise<Slot> {
+    if (!Number.isInteger(seq) || seq < 0 || seq >= this.sequences) {
+      throw new RangeError(`sequence id ${seq} is out of range (0..${this.sequences - 1})`);
+    }
+    let slot = this.slots[seq];
+    if (slot) return slot;
+    const kv = this.options.kvType === "f32" ? "F32" : "F16";
+    const context = await this.model.createContext({
+      contextSize: this.contextSize,
+      sequences: 1,
+      threads: this.options.threads ?? engineThreads(),
+      flashAttention: this.options.flashAttention ?? false,
+      experimentalKvCacheKeyType: kv,
+      experimentalKvCacheValueType: kv,
+      // internal option: an embeddings context without pooling (per-token hidden states)
+      ...({ _embeddings: true } as object),
+    });
+    const addon = (context as unknown as { _ctx?: Partial<EmbeddingAddonContext> })._ctx;
+    if (!addon || typeof addon.getEmbedding !== "function") {
+      await context.dispose();
+      throw new NodeLlamaInternalsError(
+        "node-llama-cpp's context has no internal getEmbedding(): this fallback needs node-llama-cpp 3.21.1 (npm ci)",
+      );
+    }
+    slot = { context, sequence: context.getSequence(), addon: addon as EmbeddingAddonContext };
+    this.slots[seq] = slot;
+    return slot;
+  }
+
+  async open(seq: number): Promise<void> {
+    const slot = await this.slot(seq);
+    await llamaDecodeQueue.run(() => slot.sequence.clearHistory());
+  }
+
+  async decode(items: readonly HiddenStateItem[]): Promise<Float32Array[][]> {
+    const out: Float32Array[][] = [];
+    for (const item of items) {
+      const slot = await this.slot(item.seq);
+      const states: Float32Array[] = [];
+      for (const token of item.tokens) {
+        const state = await llamaDecodeQueue.run(async () => {
+          await slot.sequence.evaluateWithoutGeneratingNewTokens([token as Token]);
+          // context-wide "last token of the last decode": read before anything else decodes
+          return Float32Array.from(slot.addon.getEmbedding(1));
+        });
+        states.push(state);
+      }
+      out.push(states);
+    }
+    return out;
+  }
+
+  async rollback(seq: number, fromPos: number): Promise<void> {
+    const slot = await this.slot(seq);
+    const end = slot.sequence.nextTokenIndex;
+    if (fromPos >= end) return;
+    await llamaDecodeQueue.run(() => slot.sequence.eraseContextTokenRanges([{ start: fromPos, end }]));
+  }
+
+  async close(seq: number): Promise<void> {
+    const slot = this.slots[seq];
+    if (slot) await llamaDecodeQueue.run(() => slot.sequence.clearHistory());
+  }
+
+  async dispose(): Promise<void> {
+    for (const slot of this.slots) await slot?.context.dispose();
+    this.slots.fill(undefined);
+    await this.model.dispose();
+  }
+}

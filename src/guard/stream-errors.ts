@@ -1,0 +1,53 @@
+/** Typed errors of the Stream guard API. */
+
+/** Base class of every Stream guard error. */
+export class StreamGuardError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export type StreamSessionState = "open" | "ended" | "closed" | "failed";
+
+/**
+ * The session cannot take more input: it was ended (`end()`), closed (`close()`), or it failed (a decode error;
+ * `cause` holds it). Open a new session.
+ */
+export class StreamSessionClosedError extends StreamGuardError {
+  constructor(
+    readonly state: Exclude<StreamSessionState, "open">,
+    cause?: unknown,
+  ) {
+    const why =
+      state === "ended"
+        ? "it was ended with end()"
+        : state === "closed"
+          ? "it was closed"
+          : `it failed (${cause instanceof Error ? cause.message : String(cause)})`;
+    super(`this Stream session cannot take more input: ${why}; open a new session with openStream()`, {
+      cause,
+    });
+  }
+}
+
+/** Bad input to a session (token ids outside the vocabulary, mixing token and text input...). */
+export class StreamInputError extends StreamGuardError {}
+
+/** The conversation plus the answer would exceed the positions a session holds (`contextSize`). */
+export class StreamContextFullError extends StreamGuardError {
+  constructor(
+    readonly needed: number,
+    readonly contextSize: number,
+  ) {
+    super(
+      `this Stream session would need ${needed} positions but holds ${contextSize}: load the guard with a larger contextSize`,
+    );
+  }
+}
+
+/** Every session slot is taken and openStream was asked not to wait (`whenFull: "throw"`), or the wait was aborted. */
+export class StreamCapacityError extends StreamGuardError {}
+
+/** The guard was closed. */
+export class StreamGuardClosedError extends StreamGuardError {}

@@ -1,0 +1,387 @@
+/**
+ * One live Qwen3Guard-Stream moderation: a conversation's prompt is in the KV cache of one engine sequence, and
+ * the answer is fed as it is generated. Every answer token costs one token of compute (the KV cache is kept);
+ * pushes made while a decode runs are coalesced into the next one (see DecodeCoalescer).
+ *
+ * Lifecycle: open (pushes accepted) → ended (end(): no more input, verdict final) → closed (close(): the sequence
+ * is freed). A decode error moves the session to failed. Only an open session takes input; anything else throws
+ * StreamSessionClosedError.
+ */
+import { isUnsafeUnder, type Strictness } from "../core/labels.js";
+import { StreamTracker, type StreamRule } from "../core/stream-decision.js";
+import type { DecodeCoalescer } from "../engine/stream/decode-coalescer.js";
+import type { HiddenStateEngine } from "../engine/stream/hidden-state-engine.js";
+import type { HeadScores, StreamHeads } from "../engine/stream/stream-heads.js";
+import type { IncrementalTokenizer, QwenTokenizer } from "../model/tokenizer/index.js";
+import {
+  StreamContextFullError,
+  StreamInputError,
+  StreamSessionClosedError,
+  type StreamSessionState,
+} from "./stream-errors.js";
+import type {
+  StreamAnswerVerdict,
+  StreamEvent,
+  StreamPromptVerdict,
+  StreamTokenVerdict,
+  StreamTrigger,
+} from "./stream-types.js";
+
+/** What a session needs from its guard. */
+export interface StreamSessionRuntime {
+  engine: HiddenStateEngine;
+  coalescer: DecodeCoalescer;
+  heads: StreamHeads;
+  tokenizer: QwenTokenizer;
+  /** Valid token ids are 0 .. vocabSize-1. */
+  vocabSize: number;
+  /** Give the sequence back to the guard's pool (after it was cleared). */
+  release(seq: number): void;
+}
+
+type Listener = (trigger: StreamTrigger) => void;
+
+function byName(labels: readonly string[], probs: Float32Array): Record<string, number> {
+  return Object.fromEntries(labels.map((name, i) => [name, probs[i]!]));
+}
+
+/** Build the prompt verdict from the query heads at the last prompt position. */
+export function promptVerdictOf(
+  scores: HeadScores,
+  labels: readonly string[],
+  promptTokens: number,
+): StreamPromptVerdict {
+  return {
+    tier: scores.tier,
+    category: scores.category,
+    probabilities: scores.probabilities,
+    categoryProbabilities: byName(labels, scores.categoryProbs),
+    unsafeStrict: isUnsafeUnder(scores.tier, "strict"),
+    unsafeLoose: isUnsafeUnder(scores.tier, "loose"),
+    promptTokens,
+  };
+}
+
+export class StreamSession {
+  readonly rule: StreamRule;
+  readonly mode: Strictness;
+  private readonly tracker: StreamTracker;
+  private status: StreamSessionState = "open";
+  private failure: unknown;
+  /** Positions held in the sequence (prompt + header + answer tokens submitted). */
+  private positions: number;
+  /** Answer tokens submitted (their verdicts may still be computing). */
+  private readonly answer: number[] = [];
+  private input: "tokens" | "text" | undefined;
+  private incremental: IncrementalTokenizer | undefined;
+  private readonly textDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  /** Processing of pushes, in order. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private firedTrigger: StreamTrigger | undefined;
+  private readonly listeners = new Set<Listener>();
+  private readonly subscribers = new Set<(event: StreamEvent | Error | null) => void>();
+  private closing: Promise<void> | undefined;
+
+  /** @internal Created by StreamGuard.openStream. */
+  constructor(
+    private readonly runtime: StreamSessionRuntime,
+    /** The engine sequence this session holds. */
+    readonly sequence: number,
+    /** Query heads at the last prompt position. */
+    readonly prompt: StreamPromptVerdict,
+    /** Positions used by the prompt and the assistant header. */
+    readonly prefixLength: number,
+    options: { rule?: StreamRule; mode?: Strictness },
+  ) {
+    this.rule = options.rule ?? "official";
+    this.mode = options.mode ?? "strict";
+    this.tracker = new StreamTracker({ rule: this.rule, mode: this.mode });
+    this.positions = prefixLength;
+  }
+
+  get state(): StreamSessionState {
+    return this.status;
+  }
+
+  /** Answer tokens pushed so far (including those whose verdicts are still being computed). */
+  get tokenCount(): number {
+    return this.answer.length;
+  }
+
+  /** The first trigger the rule and mode allowed, once it fired. */
+  get trigger(): StreamTrigger | undefined {
+    return this.firedTrigger;
+  }
+
+  /** The whole-answer verdict over the tokens processed so far. */
+  get verdict(): StreamAnswerVerdict {
+    const v = this.tracker.final();
+    const tokens = this.tracker.length;
+    if (v.tier === "Safe") return { tier: "Safe", tokens };
+    return {
+      tier: v.tier,
+      index: v.index,
+      token: this.answer[v.index]!,
+      category: v.category ?? "",
+      probabilities: v.probabilities ?? { Safe: 0, Unsafe: 0, Controversial: 0 },
+      tokens,
+    };
+  }
+
+  /**
+   * Feed answer tokens (ids of the Qwen3 vocabulary) or answer text (a chunk of any size, from any LLM: it is
+   * re-tokenized incrementally, so a piece the next chunk could still change is held back until then or end()).
+   * Resolves with the verdicts of the tokens this push made final, in order. A session takes either ids or text.
+   */
+  push(input: readonly number[] | string): Promise<StreamTokenVerdict[]> {
+    return typeof input === "string" ? this.pushText(input) : this.pushTokens(input);
+  }
+
+  /** Feed answer token ids. */
+  pushTokens(tokens: readonly number[]): Promise<StreamTokenVerdict[]> {
+    try {
+      this.checkOpen();
+      this.checkInput("tokens");
+      for (const t of tokens) {
+        if (!Number.isInteger(t) || t < 0 || t >= this.runtime.vocabSize) {
+          throw new StreamInputError(
+            `token id ${t} is outside the vocabulary (0..${this.runtime.vocabSize - 1}): push Qwen3 token ids, or text`,
+          );
+        }
+      }
+      this.checkRoom(tokens.length);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.submit(tokens);
+  }
+
+  /** Feed a chunk of answer text. */
+  pushText(chunk: string): Promise<StreamTokenVerdict[]> {
+    let ids: number[];
+    try {
+      this.checkOpen();
+      this.checkInput("text");
+      this.incremental ??= this.runtime.tokenizer.createIncremental();
+      ids = this.incremental.push(chunk);
+      this.checkRoom(ids.length);
+    } catch (error) {
+      if (error instanceof StreamContextFullError) this.fail(error);
+      return Promise.reject(error);
+    }
+    return this.submit(ids);
+  }
+
+  /**
+   * The answer is complete: flush held-back text, wait for every verdict, and return the final whole-answer
+   * verdict with the verdicts of the flushed tokens. The session then takes no more input; close() it.
+   */
+  async end(): Promise<{ tokens: StreamTokenVerdict[]; verdict: StreamAnswerVerdict }> {
+    this.checkOpen();
+    let last: Promise<StreamTokenVerdict[]> = Promise.resolve([]);
+    const rest = this.incremental?.flush() ?? [];
+    if (rest.length > 0) {
+      try {
+        this.checkRoom(rest.length);
+      } catch (error) {
+        this.fail(error);
+        throw error;
+      }
+      last = this.submit(rest);
+    }
+    this.status = "ended";
+    const tokens = await last;
+    await this.tail;
+    if (this.failure !== undefined) throw new StreamSessionClosedError("failed", this.failure);
+    const verdict = this.verdict;
+    this.emit({ type: "end", verdict });
+    this.finishSubscribers(null);
+    return { tokens, verdict };
+  }
+
+  /** Wait for the verdicts of everything pushed so far. */
+  async settled(): Promise<void> {
+    await this.tail;
+  }
+
+  /**
+   * Call `listener` once, the moment the stop rule fires (at once if it already has). Returns a function that
+   * removes the listener.
+   */
+  onTrigger(listener: Listener): () => void {
+    if (this.firedTrigger) {
+      const t = this.firedTrigger;
+      queueMicrotask(() => listener(t));
+      return () => {};
+    }
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Events from now on, in order: one "token" per answer token, "trigger" right after the token that fired,
+   * "end" after end(). The iteration finishes at end() or close(), and throws if the session fails.
+   */
+  events(): AsyncIterableIterator<StreamEvent> {
+    const queue: (StreamEvent | Error | null)[] = [];
+    let wake: (() => void) | undefined;
+    const subscriber = (event: StreamEvent | Error | null) => {
+      queue.push(event);
+      wake?.();
+    };
+    if (this.status === "open") this.subscribers.add(subscriber);
+    else queue.push(this.status === "failed" ? new StreamSessionClosedError("failed", this.failure) : null);
+    const next = async (): Promise<IteratorResult<StreamEvent>> => {
+      while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+      const item = queue.shift()!;
+      if (item === null) {
+        queue.unshift(null);
+        return { done: true, value: undefined };
+      }
+      if (item instanceof Error) {
+        queue.unshift(null);
+        throw item;
+      }
+      return { done: false, value: item };
+    };
+    const iterator: AsyncIterableIterator<StreamEvent> = {
+      next,
+      return: async () => {
+        this.subscribers.delete(subscriber);
+        queue.length = 0;
+        queue.push(null);
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  /** Free the sequence (after the pending decodes). Idempotent; the session takes no more input. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.status === "open" || this.status === "ended") this.status = "closed";
+      await this.tail.catch(() => undefined);
+      this.finishSubscribers(null);
+      this.listeners.clear();
+      try {
+        await this.runtime.engine.close(this.sequence);
+      } finally {
+        this.runtime.release(this.sequence);
+      }
+    })();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private checkOpen(): void {
+    if (this.status !== "open") throw new StreamSessionClosedError(this.status, this.failure);
+  }
+
+  private checkInput(kind: "tokens" | "text"): void {
+    if (this.input !== undefined && this.input !== kind) {
+      throw new StreamInputError(
+        `this session was fed ${this.input === "text" ? "text" : "token ids"}: a session takes either token ids or text, not both`,
+      );
+    }
+    this.input = kind;
+  }
+
+  private checkRoom(count: number): void {
+    const needed = this.positions + count;
+    if (needed > this.runtime.engine.contextSize) {
+      throw new StreamContextFullError(needed, this.runtime.engine.contextSize);
+    }
+  }
+
+  private fail(error: unknown): void {
+    if (this.status === "failed" || this.status === "closed") return;
+    this.status = "failed";
+    this.failure = error;
+    this.finishSubscribers(new StreamSessionClosedError("failed", error));
+  }
+
+  private submit(ids: readonly number[]): Promise<StreamTokenVerdict[]> {
+    if (ids.length === 0) return this.tail.then(() => []);
+    const start = this.answer.length;
+    for (const id of ids) this.answer.push(id);
+    this.positions += ids.length;
+    // submitted now (so it can ride in the next decode), processed after the earlier pushes
+    const states = this.runtime.coalescer.submit(this.sequence, ids);
+    states.catch(() => undefined);
+    const done = this.tail.then(async () => {
+      if (this.failure !== undefined) throw new StreamSessionClosedError("failed", this.failure);
+      let hidden: Float32Array[];
+      try {
+        hidden = await states;
+      } catch (error) {
+        this.fail(error);
+        throw new StreamSessionClosedError("failed", error);
+      }
+      return hidden.map((h, k) => this.tokenVerdict(start + k, ids[k]!, h));
+    });
+    this.tail = done.catch(() => undefined);
+    return done;
+  }
+
+  private tokenVerdict(index: number, token: number, hidden: Float32Array): StreamTokenVerdict {
+    const heads = this.runtime.heads;
+    const s = heads.apply(hidden, "response");
+    const text = this.textDecoder.decode(this.runtime.tokenizer.tokenToBytes(token), { stream: true });
+    const categoryProbabilities = byName(heads.weights.response.categoryLabels, s.categoryProbs);
+    const verdict: StreamTokenVerdict = {
+      index,
+      token,
+      text,
+      tier: s.tier,
+      category: s.category,
+      probabilities: s.probabilities,
+      categoryProbabilities,
+    };
+    // the tracker carries the category name through unchanged
+    const pushed = this.tracker.push(s.tier, s.category as never, s.probabilities);
+    if (pushed.fired) {
+      const trigger: StreamTrigger = {
+        tier: pushed.fired.tier,
+        index,
+        token,
+        text,
+        category: s.category,
+        probabilities: s.probabilities,
+        categoryProbabilities,
+        rule: this.rule,
+        mode: this.mode,
+      };
+      verdict.trigger = trigger;
+      this.firedTrigger = trigger;
+      this.emit({ type: "token", verdict });
+      this.emit({ type: "trigger", trigger });
+      for (const l of [...this.listeners]) {
+        try {
+          l(trigger);
+        } catch (error) {
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
+      }
+      this.listeners.clear();
+    } else {
+      this.emit({ type: "token", verdict });
+    }
+    return verdict;
+  }
+
+  private emit(event: StreamEvent): void {
+    for (const s of this.subscribers) s(event);
+  }
+
+  private finishSubscribers(final: Error | null): void {
+    for (const s of this.subscribers) s(final);
+    this.subscribers.clear();
+  }
+}
