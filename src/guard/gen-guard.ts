@@ -15,7 +15,9 @@ import { renderGenPrompt, type GenPrompt, type SystemMessagePolicy } from "../co
 import { joinSegments } from "../core/segments.js";
 import type { GenOutput, Verdict } from "../core/verdict.js";
 import { decodeConstrained } from "../engine/gen/constrained-decoder.js";
-import { LlamaGenEngine, type GenEngineOptions } from "../engine/gen/llama-gen-engine.js";
+import { FfiGenEngine } from "../engine/gen/ffi-gen-engine.js";
+import type { GenEngine, GenEngineOptions } from "../engine/gen/gen-engine.js";
+import { LlamaGenEngine } from "../engine/gen/llama-gen-engine.js";
 import { buildGenOutputVocabulary, type GenOutputVocabulary } from "../engine/gen/output-vocabulary.js";
 import { renderGenPromptWithTemplate } from "../model/chat-template.js";
 import { prepareGenAssets, type GenAssets, type GenAssetsOptions } from "../model/gen-assets.js";
@@ -31,6 +33,13 @@ export interface GenGuardOptions extends GenAssetsOptions, Omit<GenEngineOptions
    * renderer (byte-identical to the official template).
    */
   template?: "model" | "builtin";
+  /**
+   * "auto" (default): the project's koffi binding over node-llama-cpp's libllama, falling back with a warning to
+   * node-llama-cpp's own API when the binding's ABI check fails. Or force either.
+   */
+  engine?: "auto" | "koffi" | "node-llama-cpp";
+  /** Receives warnings (default: process warnings). */
+  warn?: (message: string) => void;
 }
 
 export interface ModerateOptions {
@@ -46,7 +55,7 @@ export class GenGuard {
   private readonly vocabularies: Record<Direction, GenOutputVocabulary>;
 
   private constructor(
-    readonly engine: LlamaGenEngine,
+    readonly engine: GenEngine,
     readonly tokenizer: QwenTokenizer,
     readonly assets: GenAssets,
     private readonly template: string | undefined,
@@ -59,7 +68,17 @@ export class GenGuard {
 
   static async load(options: GenGuardOptions): Promise<GenGuard> {
     const assets = await prepareGenAssets(options.model, options);
-    const engine = await LlamaGenEngine.load({ ...options, ggufPath: assets.ggufPath });
+    const engineOptions = { ...options, ggufPath: assets.ggufPath };
+    const warn = options.warn ?? ((m: string) => process.emitWarning(m, "Qwen3GuardEngine"));
+    const choice = options.engine ?? "auto";
+    let engine: GenEngine | null = null;
+    if (choice !== "node-llama-cpp") {
+      engine = await FfiGenEngine.load(engineOptions, (m) => {
+        if (choice === "koffi") throw new Error(m);
+        warn(m);
+      });
+    }
+    engine ??= await LlamaGenEngine.load(engineOptions);
     const template = options.template === "builtin" ? undefined : assets.chatTemplate?.template;
     return new GenGuard(engine, assets.tokenizer, assets, template);
   }

@@ -144,7 +144,7 @@ export function registerModerateCommand(program: Command): void {
       contextSize: options.contextSize,
       cacheDir: options.cacheDir,
       onConvertProgress: bar.onConvertProgress,
-      logger: (level, message) => {
+      logger: (level: string, message: string) => {
         if (level === "error") process.stderr.write(`llama.cpp: ${message}\n`);
       },
     }).finally(() => bar.stop());

@@ -7,43 +7,27 @@
  */
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
 import { engineThreads, getLlamaRuntime, type GpuChoice } from "../llama-runtime.js";
-import type { GreedyGenerator, TokenScorer } from "./token-scorer.js";
+import { checkFits, type GenEngine, type GenEngineOptions, type GenLease } from "./gen-engine.js";
+import { SequencePool } from "./sequence-pool.js";
 
-export interface GenEngineOptions {
-  ggufPath: string;
-  gpu?: GpuChoice;
-  /** Tokens of KV cache per sequence (default 4096). */
-  contextSize?: number;
-  /** Sequences (parallel requests) in the context (default 2). */
-  sequences?: number;
-  /** Flash attention (default "auto"); the fidelity tests turn it off. */
-  flashAttention?: boolean;
-  /** KV cache element type (default F16); the fidelity tests use F32. */
-  kvCacheType?: "F16" | "F32";
-  /** Tokens per decode batch (default 512). */
-  batchSize?: number;
-  logger?: (level: string, message: string) => void;
-}
+export { ContextOverflowError } from "./gen-engine.js";
 
-/** Below this many shared tokens, an empty sequence is a better home than a warm one. */
-const MIN_USEFUL_SHARED_PREFIX = 64;
-
-export class ContextOverflowError extends Error {
-  override readonly name = "ContextOverflowError";
-}
-
-export class LlamaGenEngine {
-  private readonly free: LlamaContextSequence[];
-  private readonly waiters: (() => void)[] = [];
+export class LlamaGenEngine implements GenEngine {
+  readonly kind = "node-llama-cpp" as const;
+  private readonly pool: SequencePool<LlamaContextSequence & { tokens: readonly number[] }>;
 
   private constructor(
     readonly llama: Llama,
     readonly model: LlamaModel,
     readonly context: LlamaContext,
-    private readonly sequences: LlamaContextSequence[],
+    sequences: LlamaContextSequence[],
     readonly contextSize: number,
   ) {
-    this.free = [...sequences];
+    this.pool = new SequencePool(
+      sequences.map((seq) =>
+        Object.defineProperty(seq, "tokens", { get: () => seq.contextTokens, configurable: true }),
+      ) as (LlamaContextSequence & { tokens: readonly number[] })[],
+    );
   }
 
   static async load(options: GenEngineOptions): Promise<LlamaGenEngine> {
@@ -60,7 +44,7 @@ export class LlamaGenEngine {
         contextSize: perSequence * nSeq,
         threads: engineThreads(),
         batchSize: options.batchSize ?? 512,
-        flashAttention: options.flashAttention ?? false,
+        flashAttention: options.flashAttention ?? "auto",
         ...(options.kvCacheType
           ? { experimentalKvCacheKeyType: options.kvCacheType, experimentalKvCacheValueType: options.kvCacheType }
           : {}),
@@ -84,16 +68,11 @@ export class LlamaGenEngine {
    */
   async withSequence<T>(
     promptIds: readonly number[],
-    work: (tail: number[], lease: SequenceLease) => Promise<T>,
+    work: (tail: number[], lease: GenLease) => Promise<T>,
     options: { reuse?: boolean } = {},
   ): Promise<T> {
-    if (promptIds.length + 64 > this.contextSize) {
-      throw new ContextOverflowError(
-        `the conversation renders to ${promptIds.length} tokens, over this engine's ${this.contextSize}-token ` +
-          `context (less room for the verdict): start it with a larger context size (--context-size)`,
-      );
-    }
-    const seq = await this.acquire(promptIds);
+    checkFits(promptIds.length, this.contextSize);
+    const seq = await this.pool.acquire(promptIds);
     try {
       if (options.reuse === false) await seq.clearHistory();
       // Keep the longest common prefix but always re-evaluate at least one token, whose logits we need.
@@ -106,31 +85,8 @@ export class LlamaGenEngine {
       await seq.clearHistory().catch(() => undefined);
       throw error;
     } finally {
-      this.release(seq);
+      this.pool.release(seq);
     }
-  }
-
-  private async acquire(promptIds: readonly number[]): Promise<LlamaContextSequence> {
-    while (this.free.length === 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
-    // The free sequence sharing the longest prefix; an empty one rather than wiping another direction's
-    // template head for a few shared tokens.
-    let bestIndex = 0;
-    let bestShared = -1;
-    this.free.forEach((seq, i) => {
-      const shared = seq.compareContextTokens(promptIds as Token[]).firstDifferentIndex;
-      if (shared > bestShared) {
-        bestShared = shared;
-        bestIndex = i;
-      }
-    });
-    const empty = this.free.findIndex((seq) => seq.nextTokenIndex === 0);
-    if (bestShared < MIN_USEFUL_SHARED_PREFIX && empty >= 0) bestIndex = empty;
-    return this.free.splice(bestIndex, 1)[0]!;
-  }
-
-  private release(seq: LlamaContextSequence): void {
-    this.free.push(seq);
-    this.waiters.shift()?.();
   }
 
   async dispose(): Promise<void> {
@@ -140,7 +96,7 @@ export class LlamaGenEngine {
 }
 
 /** One request's hold on a sequence. */
-export class SequenceLease implements TokenScorer, GreedyGenerator {
+export class SequenceLease implements GenLease {
   constructor(
     private readonly model: LlamaModel,
     private readonly seq: LlamaContextSequence,
@@ -170,11 +126,21 @@ export class SequenceLease implements TokenScorer, GreedyGenerator {
     return probs as Map<number, number>;
   }
 
-  async generateGreedy(prompt: readonly number[], maxTokens: number): Promise<number[]> {
+  /** Evaluate tokens without reading any distribution (benchmarks use it to time prefill). */
+  async evaluateOnly(tokens: readonly number[]): Promise<void> {
+    await this.seq.evaluateWithoutGeneratingNewTokens(tokens as Token[]);
+  }
+
+  async generateGreedy(
+    prompt: readonly number[],
+    maxTokens: number,
+    options: { stopAtEog?: boolean } = {},
+  ): Promise<number[]> {
     const out: number[] = [];
     if (maxTokens <= 0) return out;
-    for await (const token of this.seq.evaluate(prompt as Token[], { temperature: 0 })) {
-      if (this.model.isEogToken(token as Token)) break;
+    const stopAtEog = options.stopAtEog ?? true;
+    for await (const token of this.seq.evaluate(prompt as Token[], { temperature: 0, yieldEogToken: !stopAtEog })) {
+      if (stopAtEog && this.model.isEogToken(token as Token)) break;
       out.push(token);
       if (out.length >= maxTokens) break;
     }

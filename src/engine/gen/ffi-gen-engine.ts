@@ -1,0 +1,155 @@
+/**
+ * Gen inference on the project's koffi binding over node-llama-cpp's libllama: next-token logits are read
+ * straight from llama.cpp (a few candidates' probabilities cost one pass over the logits row, not a 152k-entry
+ * JavaScript Map), and every decode goes through the process-wide decode queue shared with Stream.
+ */
+import os from "node:os";
+import {
+  LlamaFfiContext,
+  LlamaFfiModel,
+  LlamaLibrary,
+} from "../llama-ffi/index.js";
+import {
+  candidateProbabilities,
+  checkFits,
+  type GenEngine,
+  type GenEngineOptions,
+  type GenLease,
+} from "./gen-engine.js";
+import { SequencePool, sharedPrefixLength } from "./sequence-pool.js";
+
+/** End-of-generation ids of Qwen3 models: `<|endoftext|>` and `<|im_end|>`. */
+const QWEN3_EOG = new Set([151643, 151645]);
+
+interface FfiSequence {
+  id: number;
+  tokens: number[];
+}
+
+export class FfiGenEngine implements GenEngine {
+  readonly kind = "koffi" as const;
+  private readonly pool: SequencePool<FfiSequence>;
+
+  private constructor(
+    private readonly model: LlamaFfiModel,
+    private readonly context: LlamaFfiContext,
+    readonly device: string,
+    readonly contextSize: number,
+    sequences: FfiSequence[],
+  ) {
+    this.pool = new SequencePool(sequences);
+  }
+
+  /** Load, or null (after `warn`) when the binding cannot be used with this libllama. */
+  static async load(options: GenEngineOptions, warn: (message: string) => void): Promise<FfiGenEngine | null> {
+    const gpu = options.gpu !== false;
+    const library = await LlamaLibrary.loadOrWarn(
+      { gpu, log: options.logger ? (level, text) => options.logger!(level, text.trim()) : "silent" },
+      warn,
+    );
+    if (!library) return null;
+    const onGpu = gpu && library.supportsGpuOffload;
+    const model = await LlamaFfiModel.load(library, options.ggufPath, { gpuLayers: onGpu ? 999 : 0 });
+    const nSeq = Math.max(1, options.sequences ?? 2);
+    const perSequence = options.contextSize ?? 4096;
+    try {
+      const context = await LlamaFfiContext.create(model, {
+        nCtx: perSequence * nSeq,
+        nSeqMax: nSeq,
+        nBatch: options.batchSize ?? 512,
+        nUbatch: options.batchSize ?? 512,
+        embeddings: false,
+        flashAttention: options.flashAttention ?? "auto",
+        kvType: options.kvCacheType === "F32" ? "f32" : "f16",
+        threads: os.availableParallelism(),
+      });
+      const device = onGpu ? (library.devices.find((d) => !/^CPU/i.test(d)) ?? "gpu").toLowerCase() : "cpu";
+      const sequences = Array.from({ length: nSeq }, (_, id) => ({ id, tokens: [] }));
+      return new FfiGenEngine(model, context, device, context.nCtxPerSeq, sequences);
+    } catch (error) {
+      await model.dispose();
+      throw error;
+    }
+  }
+
+  async withSequence<T>(
+    promptIds: readonly number[],
+    work: (tail: number[], lease: GenLease) => Promise<T>,
+    options: { reuse?: boolean } = {},
+  ): Promise<T> {
+    checkFits(promptIds.length, this.contextSize);
+    const seq = await this.pool.acquire(promptIds);
+    try {
+      // Keep the longest common prefix, but re-evaluate at least the last prompt token (its logits are needed).
+      const keep =
+        options.reuse === false ? 0 : Math.min(sharedPrefixLength(seq.tokens, promptIds), promptIds.length - 1);
+      if (keep < seq.tokens.length) {
+        await this.context.seqRemove(seq.id, keep);
+        seq.tokens.length = keep;
+      }
+      return await work(promptIds.slice(keep), new FfiLease(this.context, seq, keep));
+    } catch (error) {
+      // A failed evaluation may leave the sequence in an unknown state: start it afresh next time.
+      await this.context.seqRemove(seq.id, 0).catch(() => undefined);
+      seq.tokens.length = 0;
+      throw error;
+    } finally {
+      this.pool.release(seq);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}
+
+class FfiLease implements GenLease {
+  constructor(
+    private readonly context: LlamaFfiContext,
+    private readonly seq: FfiSequence,
+    readonly reusedTokens: number,
+  ) {}
+
+  private async logitsAfter(tokens: readonly number[]): Promise<Float32Array> {
+    if (tokens.length === 0) throw new Error("at least one token must be evaluated to read a distribution");
+    const [logits] = await this.context.decodeLogits([{ seq: this.seq.id, tokens, pos: this.seq.tokens.length }]);
+    this.seq.tokens.push(...tokens);
+    return logits!;
+  }
+
+  async appendAndScore(tokens: readonly number[], candidates: readonly number[]): Promise<Map<number, number>> {
+    return candidateProbabilities(await this.logitsAfter(tokens), candidates);
+  }
+
+  async appendAndDistribution(tokens: readonly number[]): Promise<Map<number, number>> {
+    const logits = await this.logitsAfter(tokens);
+    return candidateProbabilities(
+      logits,
+      Array.from({ length: logits.length }, (_, i) => i),
+    );
+  }
+
+  async evaluateOnly(tokens: readonly number[]): Promise<void> {
+    await this.logitsAfter(tokens);
+  }
+
+  async generateGreedy(
+    prompt: readonly number[],
+    maxTokens: number,
+    options: { stopAtEog?: boolean } = {},
+  ): Promise<number[]> {
+    const stopAtEog = options.stopAtEog ?? true;
+    const out: number[] = [];
+    let next: readonly number[] = prompt;
+    while (out.length < maxTokens) {
+      const logits = await this.logitsAfter(next);
+      let best = 0;
+      for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+      if (stopAtEog && QWEN3_EOG.has(best)) break;
+      out.push(best);
+      next = [best];
+    }
+    return out;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * What GenGuard needs from an inference engine. Two implementations: the koffi binding over node-llama-cpp's
+ * libllama (ffi-gen-engine.ts: next-token logits read directly, the default) and node-llama-cpp's public API
+ * (llama-gen-engine.ts: the fallback when the binding's ABI check fails).
+ */
+import type { GreedyGenerator, TokenScorer } from "./token-scorer.js";
+
+export interface GenEngineOptions {
+  ggufPath: string;
+  gpu?: "auto" | false;
+  /** Tokens of KV cache per sequence (default 4096). */
+  contextSize?: number;
+  /** Sequences (concurrent requests) in the context (default 2). */
+  sequences?: number;
+  /** Flash attention (default "auto": on where llama.cpp supports it); the fidelity tests turn it off. */
+  flashAttention?: boolean | "auto";
+  /** KV cache element type (default F16); the fidelity tests use F32. */
+  kvCacheType?: "F16" | "F32";
+  /** Tokens per decode batch (default 512). */
+  batchSize?: number;
+  logger?: (level: string, message: string) => void;
+}
+
+/** One request's hold on a sequence whose state holds the reused prompt prefix. */
+export interface GenLease extends TokenScorer, GreedyGenerator {
+  /** Prompt tokens whose KV state was reused. */
+  readonly reusedTokens: number;
+  /** Full next-token distribution after `tokens` (fidelity checks). */
+  appendAndDistribution(tokens: readonly number[]): Promise<Map<number, number>>;
+  /** Evaluate tokens without reading a distribution (benchmarks time prefill with it). */
+  evaluateOnly(tokens: readonly number[]): Promise<void>;
+  generateGreedy(prompt: readonly number[], maxTokens: number, options?: { stopAtEog?: boolean }): Promise<number[]>;
+}
+
+export interface GenEngine {
+  /** "koffi" (the project's binding) or "node-llama-cpp". */
+  readonly kind: "koffi" | "node-llama-cpp";
+  /** "cpu", "cuda", "vulkan" or "metal". */
+  readonly device: string;
+  /** Tokens of KV cache each sequence can hold. */
+  readonly contextSize: number;
+  /**
+   * Run `work` on a sequence chosen for `promptIds`, after aligning its state to the prompt: `work` gets the ids
+   * still to evaluate (at least one) and a lease on that sequence. `reuse: false` starts from an empty state.
+   */
+  withSequence<T>(
+    promptIds: readonly number[],
+    work: (tail: number[], lease: GenLease) => Promise<T>,
+    options?: { reuse?: boolean },
+  ): Promise<T>;
+  dispose(): Promise<void>;
+}
+
+export class ContextOverflowError extends Error {
+  override readonly name = "ContextOverflowError";
+}
+
+/** Room kept after the prompt for the verdict's tokens. */
+export const VERDICT_ROOM = 64;
+
+export function checkFits(promptTokens: number, contextSize: number): void {
+  if (promptTokens + VERDICT_ROOM > contextSize) {
+    throw new ContextOverflowError(
+      `the conversation renders to ${promptTokens} tokens, over this engine's ${contextSize}-token context ` +
+        `(less ${VERDICT_ROOM} for the verdict): load the guard with a larger context size (--context-size)`,
+    );
+  }
+}
+
+/** Softmax probability of each candidate given the full logits row. */
+export function candidateProbabilities(logits: Float32Array, candidates: readonly number[]): Map<number, number> {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  return new Map(candidates.map((c) => [c, Math.exp(logits[c]! - max) / sum]));
+}
