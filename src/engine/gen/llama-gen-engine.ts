@@ -6,7 +6,7 @@
  * one decode) or wait for a free one; a sequence never serves two requests at once.
  */
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
-import { engineThreads, getLlamaRuntime, type GpuChoice } from "../llama-runtime.js";
+import { engineThreads, getLlamaRuntime } from "../llama-runtime.js";
 import { checkFits, type GenEngine, type GenEngineOptions, type GenLease } from "./gen-engine.js";
 import { SequencePool } from "./sequence-pool.js";
 
