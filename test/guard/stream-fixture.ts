@@ -1,0 +1,62 @@
+/** Shared setup for the Stream guard tests: tiny models on disk, exact engine settings, reference verdicts. */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { StreamGuard, type StreamGuardOptions } from "../../src/guard/stream-guard.js";
+import { ReferenceQwen3, ReferenceStreamHeads } from "../../src/engine/reference/index.js";
+
+/** F32 weights and KV, flash attention off, one thread (the machine is shared), llama.cpp quiet. */
+export const EXACT: Omit<StreamGuardOptions, "model"> = {
+  quantization: "f32",
+  kvType: "f32",
+  flashAttention: false,
+  threads: 1,
+  contextSize: 512,
+  maxSessions: 3,
+  logger: () => {},
+};
+
+export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function loadGuard(modelDir: string, options: Partial<StreamGuardOptions> = {}): Promise<StreamGuard> {
+  return StreamGuard.load({
+    ...EXACT,
+    cacheDir: path.join(modelDir, ".cache"),
+    model: modelDir,
+    ...options,
+  });
+}
+
+/** The reference per-position head outputs of a whole token sequence. */
+export function referenceHeads(modelDir: string) {
+  const backbone = ReferenceQwen3.load(modelDir);
+  const heads = ReferenceStreamHeads.load(modelDir);
+  return (ids: readonly number[]) => backbone.forward(ids).hidden.map((h) => heads.apply(h));
+}
+
+export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assertLength(a, b);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function assertLength(a: ArrayLike<number>, b: ArrayLike<number>): void {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+}
+
+/** Split `text` into random chunks of UTF-16 code units (seeded; may split a surrogate pair). */
+export function randomChunks(text: string, seed: number, maxLen = 7): string[] {
+  let s = seed >>> 0 || 1;
+  const next = () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 8) / (1 << 24);
+  const out: string[] = [];
+  for (let i = 0; i < text.length;) {
+    const n = 1 + Math.floor(next() * maxLen);
+    out.push(text.slice(i, i + n));
+    i += n;
+  }
+  return out;
+}
