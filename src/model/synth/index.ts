@@ -36,3 +36,4 @@ export {
 export { SynthError, genChatTemplate, qwen3ChatTemplate, genTemplatePath } from "./tokenizer-files.js";
 export { SeededRandom } from "./prng.js";
 export * from "./crafted-gen.js";
+export * from "./crafted-stream.js";
