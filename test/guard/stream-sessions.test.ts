@@ -71,7 +71,7 @@ function sameVerdicts(a: StreamTokenVerdict[], b: StreamTokenVerdict[], label: s
 }
 
 test("concurrent sessions give the same verdicts as sequential ones, and share decodes", async () => {
-  const alone = [];
+  const alone: Awaited<ReturnType<typeof sequential>>[] = [];
   for (const c of CASES) alone.push(await sequential(c));
   const sessions = await Promise.all(CASES.map((c) => guard.openStream([{ role: "user", content: c.user }])));
   try {
