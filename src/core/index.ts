@@ -2,3 +2,8 @@ export * from "./labels.js";
 export * from "./messages.js";
 export * from "./segments.js";
 export * from "./verdict.js";
+export * from "./prompt/gen-prompt.js";
+export * from "./prompt/stream-prompt.js";
+export * from "./parse/gen-output.js";
+export * from "./policy/index.js";
+export * from "./stream-decision.js";

@@ -9,7 +9,6 @@ import { ensureGgufDetailed, type EnsureGgufProgress } from "./convert/gguf-cach
 import type { GgufOutputType } from "./convert/qwen3-tensor-plan.js";
 import { tokenizerFromGguf } from "./gguf-tokenizer.js";
 import { syntheticWeightsOf } from "./synthetic-marker.js";
-export { SYNTHETIC_CONFIG_KEY, SYNTHETIC_GGUF_KEY, syntheticWeightsOf } from "./synthetic-marker.js";
 import { resolveModel, type ResolvedModel, type ResolveModelOptions } from "./resolve-model.js";
 import { QwenTokenizer } from "./tokenizer/index.js";
 

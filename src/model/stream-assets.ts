@@ -15,9 +15,8 @@ import { RISK_TIERS, type RiskTier } from "../core/labels.js";
 import { ensureGgufDetailed, type EnsureGgufProgress } from "./convert/gguf-cache.js";
 import { listWeightFiles } from "./convert/hf-checkpoint.js";
 import type { GgufOutputType } from "./convert/qwen3-tensor-plan.js";
-import { SYNTHETIC_CONFIG_KEY, SYNTHETIC_GGUF_KEY } from "./gen-assets.js";
+import { syntheticMarkerOf, syntheticWeightsOf } from "./synthetic-marker.js";
 import { tokenizerFromGguf } from "./gguf-tokenizer.js";
-import { GgufFile } from "./gguf/gguf-reader.js";
 import { GUARD_ARCHITECTURE, loadHfConfig, type Qwen3Config } from "./hf-config.js";
 import { resolveModel, type ResolvedModel, type ResolveModelOptions } from "./resolve-model.js";
 import { SafetensorsFile } from "./safetensors.js";
@@ -76,8 +75,8 @@ export interface StreamAssets {
   config: Qwen3Config;
   heads: StreamHeadWeights;
   tokenizer: QwenTokenizer;
-  /** True for checkpoints written by `qwen3guard synth` (random or hand-set weights: no real verdicts). */
-  synthetic: boolean;
+  /** Set for checkpoints written by `qwen3guard synth` ("random") or crafted by tests ("hand-set"). */
+  synthetic?: string;
 }
 
 /** Map risk label names to tiers; every tier must appear exactly once (the decision rule depends on them). */
@@ -179,16 +178,6 @@ function headsConfig(heads: string): Qwen3Config {
   return loadHfConfig(file);
 }
 
-function ggufIsSynthetic(file: string): boolean {
-  const gguf = GgufFile.open(file);
-  try {
-    const value = gguf.metadata.get(SYNTHETIC_GGUF_KEY);
-    return value?.type === "bool" && value.value;
-  } finally {
-    gguf.close();
-  }
-}
-
 /** Resolve `spec` and prepare the backbone GGUF, the heads, the label maps and the tokenizer. */
 export async function prepareStreamAssets(
   spec: string,
@@ -213,7 +202,7 @@ export async function prepareStreamAssets(
       config,
       heads,
       tokenizer: tokenizerFromGguf(resolved.file),
-      synthetic: ggufIsSynthetic(resolved.file) || Boolean(config.raw[SYNTHETIC_CONFIG_KEY]),
+      synthetic: syntheticWeightsOf(resolved.file) ?? syntheticMarkerOf(config.raw),
     };
   }
   if (resolved.flavor !== "stream") {
@@ -242,6 +231,6 @@ export async function prepareStreamAssets(
     config,
     heads,
     tokenizer: QwenTokenizer.fromTokenizerJson(tokenizerPath),
-    synthetic: Boolean(config.raw[SYNTHETIC_CONFIG_KEY]),
+    synthetic: syntheticMarkerOf(config.raw),
   };
 }
