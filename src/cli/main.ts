@@ -7,6 +7,7 @@ import { registerPullCommand } from "./commands/pull.js";
 import { registerPolicyCommand } from "./commands/policy.js";
 import { registerModerateCommand } from "./commands/moderate.js";
 import { registerTokenizeCommand } from "./commands/tokenize.js";
+import { registerStreamCommand } from "./commands/stream.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerPolicyCommand(program);
   registerModerateCommand(program);
   registerTokenizeCommand(program);
+  registerStreamCommand(program);
   return program;
 }
 

@@ -11,6 +11,7 @@ import { CAUSAL_LM_ARCHITECTURE, parseHfConfig, type Qwen3Config } from "../hf-c
 import { checkpointTensors, type TensorSpec } from "./tensor-layout.js";
 import { ENDOFTEXT_ID, IM_END_ID, torchDtypeName, type SynthDtype } from "./presets.js";
 import { SynthError, genChatTemplate, qwen3ChatTemplate, writeTokenizerFiles } from "./tokenizer-files.js";
+import { SYNTHETIC_CONFIG_KEY } from "../synthetic-marker.js";
 
 export interface TensorSource {
   spec: TensorSpec;
@@ -141,7 +142,8 @@ export function writeModelFolder(options: WriteModelFolderOptions): Qwen3Config 
   });
   return writeCheckpointFolder({
     outDir: options.outDir,
-    configJson: options.config,
+    // Hand-crafted weights are synthetic too: mark them unless the caller did.
+    configJson: { [SYNTHETIC_CONFIG_KEY]: { weights: "hand-set" }, ...options.config },
     sources,
     dtype: options.dtype,
     ...(options.chatTemplate !== undefined ? { chatTemplate: options.chatTemplate } : {}),
