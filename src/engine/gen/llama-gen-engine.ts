@@ -12,8 +12,24 @@ import { SequencePool } from "./sequence-pool.js";
 
 export { ContextOverflowError } from "./gen-engine.js";
 
+/**
+ * Runs evaluations one at a time. With two sequences evaluating at once, node-llama-cpp 3.21.1 handed one
+ * request the other's next-token distribution (concurrent fast-mode verdicts came back with swapped tiers,
+ * test/guard/gen-concurrency.test.ts), so the engine never lets two evaluations overlap.
+ */
+class Serial {
+  private last: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.last.then(fn);
+    this.last = result.catch(() => undefined);
+    return result;
+  }
+}
+
 export class LlamaGenEngine implements GenEngine {
   readonly kind = "node-llama-cpp" as const;
+  private readonly serial = new Serial();
   private readonly pool: SequencePool<LlamaContextSequence & { tokens: readonly number[] }>;
 
   private constructor(
@@ -74,15 +90,17 @@ export class LlamaGenEngine implements GenEngine {
     checkFits(promptIds.length, this.contextSize);
     const seq = await this.pool.acquire(promptIds);
     try {
-      if (options.reuse === false) await seq.clearHistory();
-      // Keep the longest common prefix but always re-evaluate at least one token, whose logits we need.
-      await seq.adaptStateToTokens(promptIds.slice(0, -1) as Token[], false);
-      const reused = seq.nextTokenIndex;
+      const reused = await this.serial.run(async () => {
+        if (options.reuse === false) await seq.clearHistory();
+        // Keep the longest common prefix but always re-evaluate at least one token, whose logits we need.
+        await seq.adaptStateToTokens(promptIds.slice(0, -1) as Token[], false);
+        return seq.nextTokenIndex;
+      });
       const tail = promptIds.slice(reused);
-      return await work(tail, new SequenceLease(this.model, seq, reused));
+      return await work(tail, new SequenceLease(this.model, seq, reused, this.serial));
     } catch (error) {
       // A failed evaluation may leave the sequence in an unknown state: start it afresh next time.
-      await seq.clearHistory().catch(() => undefined);
+      await this.serial.run(() => seq.clearHistory()).catch(() => undefined);
       throw error;
     } finally {
       this.pool.release(seq);
@@ -102,6 +120,7 @@ export class SequenceLease implements GenLease {
     private readonly seq: LlamaContextSequence,
     /** Prompt tokens whose KV state was reused. */
     readonly reusedTokens: number,
+    private readonly serial: Serial,
   ) {}
 
   async appendAndScore(tokens: readonly number[], candidates: readonly number[]): Promise<Map<number, number>> {
@@ -109,7 +128,9 @@ export class SequenceLease implements GenLease {
     const items = tokens.map((t, i) =>
       i === tokens.length - 1 ? ([t, { generateNext: { probabilities: true } }] as const) : t,
     );
-    const results = await this.seq.controlledEvaluate(items as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]);
+    const results = await this.serial.run(() =>
+      this.seq.controlledEvaluate(items as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]),
+    );
     const probs = results[tokens.length - 1]?.next.probabilities;
     if (!probs) throw new Error("the engine returned no next-token distribution");
     return new Map(candidates.map((c) => [c, probs.get(c as Token) ?? 0]));
@@ -120,7 +141,9 @@ export class SequenceLease implements GenLease {
     const items = tokens.map((t, i) =>
       i === tokens.length - 1 ? ([t, { generateNext: { probabilities: true } }] as const) : t,
     );
-    const results = await this.seq.controlledEvaluate(items as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]);
+    const results = await this.serial.run(() =>
+      this.seq.controlledEvaluate(items as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]),
+    );
     const probs = results[tokens.length - 1]?.next.probabilities;
     if (!probs) throw new Error("the engine returned no next-token distribution");
     return probs as Map<number, number>;
@@ -128,7 +151,7 @@ export class SequenceLease implements GenLease {
 
   /** Evaluate tokens without reading any distribution (benchmarks use it to time prefill). */
   async evaluateOnly(tokens: readonly number[]): Promise<void> {
-    await this.seq.evaluateWithoutGeneratingNewTokens(tokens as Token[]);
+    await this.serial.run(() => this.seq.evaluateWithoutGeneratingNewTokens(tokens as Token[]));
   }
 
   async generateGreedy(
@@ -139,11 +162,16 @@ export class SequenceLease implements GenLease {
     const out: number[] = [];
     if (maxTokens <= 0) return out;
     const stopAtEog = options.stopAtEog ?? true;
-    for await (const token of this.seq.evaluate(prompt as Token[], { temperature: 0, yieldEogToken: !stopAtEog })) {
-      if (stopAtEog && this.model.isEogToken(token as Token)) break;
-      out.push(token);
-      if (out.length >= maxTokens) break;
-    }
-    return out;
+    return this.serial.run(async () => {
+      for await (const token of this.seq.evaluate(prompt as Token[], {
+        temperature: 0,
+        yieldEogToken: !stopAtEog,
+      })) {
+        if (stopAtEog && this.model.isEogToken(token as Token)) break;
+        out.push(token);
+        if (out.length >= maxTokens) break;
+      }
+      return out;
+    });
   }
 }
