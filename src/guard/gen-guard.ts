@@ -133,7 +133,7 @@ export class GenGuard {
           evaluated: tail.length + out.length,
           generated: out.length,
         }, started, prefillStart);
-      });
+      }, { room: REFERENCE_MAX_NEW_TOKENS });
     }
     const vocab = this.vocabularies[direction];
     return this.engine.withSequence(ids, async (tail, lease) => {

@@ -1,5 +1,5 @@
 /**
- * Fidelity of the Gen engine (node-llama-cpp) against the float32 reference forward, on a tiny seeded Qwen3
+ * Fidelity of both Gen engines (the koffi binding, GenGuard's default, and node-llama-cpp's API) against the float32 reference forward, on a tiny seeded Qwen3
  * (F32 safetensors → F32 GGUF; flash attention off, F32 KV cache): next-token distributions after a real
  * rendered Gen prompt, after tokens appended one at a time (KV reuse), and after a prefix-reusing request.
  *
@@ -15,6 +15,8 @@ import { renderGenPrompt } from "../../src/core/prompt/gen-prompt.js";
 import type { ChatMessage } from "../../src/core/messages.js";
 import { ReferenceQwen3 } from "../../src/engine/reference/index.js";
 import { LlamaGenEngine } from "../../src/engine/gen/llama-gen-engine.js";
+import { FfiGenEngine } from "../../src/engine/gen/ffi-gen-engine.js";
+import type { GenEngine, GenEngineOptions } from "../../src/engine/gen/gen-engine.js";
 import { convertHfToGguf } from "../../src/model/convert/convert-hf-to-gguf.js";
 import { tokenizerFromGguf } from "../../src/model/gguf-tokenizer.js";
 import { synthesizeModel } from "../../src/model/synth/index.js";
@@ -24,7 +26,7 @@ const TOLERANCE = 1e-4;
 const TOP_K = 50;
 
 let dir: string;
-let engine: LlamaGenEngine;
+const engines = new Map<string, GenEngine>();
 let reference: ReferenceQwen3;
 let tokenizer: QwenTokenizer;
 
@@ -35,18 +37,21 @@ before(async () => {
   await convertHfToGguf({ modelDir: dir, outFile: gguf, type: "f32" });
   reference = ReferenceQwen3.load(dir);
   tokenizer = tokenizerFromGguf(gguf);
-  engine = await LlamaGenEngine.load({
+  const options: GenEngineOptions = {
     ggufPath: gguf,
     gpu: false,
     flashAttention: false,
     kvCacheType: "F32",
     contextSize: 1024,
     sequences: 2,
-  });
+  };
+  const ffi = await FfiGenEngine.load(options, (m) => assert.fail(`the koffi binding is unavailable: ${m}`));
+  engines.set("koffi", ffi!);
+  engines.set("node-llama-cpp", await LlamaGenEngine.load(options));
 });
 
 after(async () => {
-  await engine?.dispose();
+  for (const engine of engines.values()) await engine.dispose();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -116,58 +121,62 @@ const conversation: ChatMessage[] = [
   { role: "user", content: "Then tell me how fireworks work, in detail, 你好 — ¿por qué?" },
 ];
 
-test("after a rendered Gen prompt, then after tokens appended one by one, the engine matches the reference", async (t) => {
-  const ids = promptIds(conversation);
-  assert.ok(ids.length > 250, `the rendered prompt is ${ids.length} tokens`);
-  const extra = tokenizer.encode("Safety: Unsafe\nCategories:", { specials: false });
-  const results = await engine.withSequence(ids, async (tail, lease) => {
-    const out: { label: string; c: Comparison }[] = [];
-    const first = await lease.appendAndDistribution(tail);
-    out.push({ label: `prompt (${ids.length} tokens)`, c: compare(first, referenceLogProbs(ids)) });
-    for (let i = 0; i < extra.length; i++) {
-      const dist = await lease.appendAndDistribution([extra[i]!]);
-      const seen = [...ids, ...extra.slice(0, i + 1)];
-      out.push({ label: `+${i + 1} appended`, c: compare(dist, referenceLogProbs(seen)) });
+for (const kind of ["koffi", "node-llama-cpp"]) {
+  test(`${kind}: after a rendered Gen prompt, then after tokens appended one by one, the engine matches the reference`, async (t) => {
+    const engine = engines.get(kind)!;
+    const ids = promptIds(conversation);
+    assert.ok(ids.length > 250, `the rendered prompt is ${ids.length} tokens`);
+    const extra = tokenizer.encode("Safety: Unsafe\nCategories:", { specials: false });
+    const results = await engine.withSequence(ids, async (tail, lease) => {
+      const out: { label: string; c: Comparison }[] = [];
+      const first = await lease.appendAndDistribution(tail);
+      out.push({ label: `prompt (${ids.length} tokens)`, c: compare(first, referenceLogProbs(ids)) });
+      for (let i = 0; i < extra.length; i++) {
+        const dist = await lease.appendAndDistribution([extra[i]!]);
+        const seen = [...ids, ...extra.slice(0, i + 1)];
+        out.push({ label: `+${i + 1} appended`, c: compare(dist, referenceLogProbs(seen)) });
+      }
+      return out;
+    });
+    for (const { label, c } of results) {
+      t.diagnostic(
+        `${label}: max|Δp| ${c.maxProbDiff.toExponential(2)}, top-${TOP_K} max|Δlog p| ` +
+          `${c.maxTopKLogProbDiff.toExponential(2)}, all-vocab max|Δlog p| ${c.maxLogProbDiff.toExponential(2)}`,
+      );
+      assertClose(c, label);
     }
-    return out;
   });
-  for (const { label, c } of results) {
-    t.diagnostic(
-      `${label}: max|Δp| ${c.maxProbDiff.toExponential(2)}, top-${TOP_K} max|Δlog p| ` +
-        `${c.maxTopKLogProbDiff.toExponential(2)}, all-vocab max|Δlog p| ${c.maxLogProbDiff.toExponential(2)}`,
-    );
-    assertClose(c, label);
-  }
-});
 
-test("a request sharing the template head reuses its KV state and gets the same distribution as a cold one", async (t) => {
-  const a = promptIds([{ role: "user", content: "What is the capital of France?" }]);
-  const b = promptIds([{ role: "user", content: "Write a poem about the sea, please." }]);
-  let shared = 0;
-  while (a[shared] === b[shared]) shared++;
-  await engine.withSequence(a, (tail, lease) => lease.appendAndDistribution(tail));
-  const warm = await engine.withSequence(b, async (tail, lease) => ({
-    reused: lease.reusedTokens,
-    evaluated: tail.length,
-    dist: await lease.appendAndDistribution(tail),
-  }));
-  const cold = await engine.withSequence(
-    b,
-    async (tail, lease) => ({ reused: lease.reusedTokens, dist: await lease.appendAndDistribution(tail) }),
-    { reuse: false },
-  );
-  t.diagnostic(
-    `shared head ${shared} tokens; warm reused ${warm.reused}, evaluated ${warm.evaluated} of ${b.length}`,
-  );
-  assert.ok(shared > 100, `the template head is ${shared} tokens`);
-  assert.equal(warm.reused, shared, "the warm request reuses exactly the shared head");
-  assert.equal(warm.evaluated, b.length - shared);
-  assert.equal(cold.reused, 0);
-  let maxDiff = 0;
-  for (let id = 0; id < reference.config.vocabSize; id++) {
-    maxDiff = Math.max(maxDiff, Math.abs((warm.dist.get(id) ?? 0) - (cold.dist.get(id) ?? 0)));
-  }
-  t.diagnostic(`warm vs cold max|Δp| ${maxDiff.toExponential(2)}`);
-  assert.ok(maxDiff < 1e-6, `warm vs cold: ${maxDiff}`);
-  assertClose(compare(warm.dist, referenceLogProbs(b)), "warm vs reference");
-});
+  test(`${kind}: a request sharing the template head reuses its KV state and gets the same distribution as a cold one`, async (t) => {
+    const engine = engines.get(kind)!;
+    const a = promptIds([{ role: "user", content: "What is the capital of France?" }]);
+    const b = promptIds([{ role: "user", content: "Write a poem about the sea, please." }]);
+    let shared = 0;
+    while (a[shared] === b[shared]) shared++;
+    await engine.withSequence(a, (tail, lease) => lease.appendAndDistribution(tail));
+    const warm = await engine.withSequence(b, async (tail, lease) => ({
+      reused: lease.reusedTokens,
+      evaluated: tail.length,
+      dist: await lease.appendAndDistribution(tail),
+    }));
+    const cold = await engine.withSequence(
+      b,
+      async (tail, lease) => ({ reused: lease.reusedTokens, dist: await lease.appendAndDistribution(tail) }),
+      { reuse: false },
+    );
+    t.diagnostic(
+      `shared head ${shared} tokens; warm reused ${warm.reused}, evaluated ${warm.evaluated} of ${b.length}`,
+    );
+    assert.ok(shared > 100, `the template head is ${shared} tokens`);
+    assert.equal(warm.reused, shared, "the warm request reuses exactly the shared head");
+    assert.equal(warm.evaluated, b.length - shared);
+    assert.equal(cold.reused, 0);
+    let maxDiff = 0;
+    for (let id = 0; id < reference.config.vocabSize; id++) {
+      maxDiff = Math.max(maxDiff, Math.abs((warm.dist.get(id) ?? 0) - (cold.dist.get(id) ?? 0)));
+    }
+    t.diagnostic(`warm vs cold max|Δp| ${maxDiff.toExponential(2)}`);
+    assert.ok(maxDiff < 1e-6, `warm vs cold: ${maxDiff}`);
+    assertClose(compare(warm.dist, referenceLogProbs(b)), "warm vs reference");
+  });
+}

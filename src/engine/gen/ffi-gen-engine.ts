@@ -75,9 +75,9 @@ export class FfiGenEngine implements GenEngine {
   async withSequence<T>(
     promptIds: readonly number[],
     work: (tail: number[], lease: GenLease) => Promise<T>,
-    options: { reuse?: boolean } = {},
+    options: { reuse?: boolean; room?: number } = {},
   ): Promise<T> {
-    checkFits(promptIds.length, this.contextSize);
+    checkFits(promptIds.length, this.contextSize, options.room);
     const seq = await this.pool.acquire(promptIds);
     try {
       // Keep the longest common prefix, but re-evaluate at least the last prompt token (its logits are needed).

@@ -46,7 +46,7 @@ export interface GenEngine {
   withSequence<T>(
     promptIds: readonly number[],
     work: (tail: number[], lease: GenLease) => Promise<T>,
-    options?: { reuse?: boolean },
+    options?: { reuse?: boolean; room?: number },
   ): Promise<T>;
   dispose(): Promise<void>;
 }
@@ -55,14 +55,14 @@ export class ContextOverflowError extends Error {
   override readonly name = "ContextOverflowError";
 }
 
-/** Room kept after the prompt for the verdict's tokens. */
+/** Room kept after the prompt for the verdict's tokens (fast mode); reference mode needs its 128. */
 export const VERDICT_ROOM = 64;
 
-export function checkFits(promptTokens: number, contextSize: number): void {
-  if (promptTokens + VERDICT_ROOM > contextSize) {
+export function checkFits(promptTokens: number, contextSize: number, room = VERDICT_ROOM): void {
+  if (promptTokens + room > contextSize) {
     throw new ContextOverflowError(
       `the conversation renders to ${promptTokens} tokens, over this engine's ${contextSize}-token context ` +
-        `(less ${VERDICT_ROOM} for the verdict): load the guard with a larger context size (--context-size)`,
+        `(less ${room} for the verdict): load the guard with a larger context size (--context-size)`,
     );
   }
 }

@@ -85,9 +85,9 @@ export class LlamaGenEngine implements GenEngine {
   async withSequence<T>(
     promptIds: readonly number[],
     work: (tail: number[], lease: GenLease) => Promise<T>,
-    options: { reuse?: boolean } = {},
+    options: { reuse?: boolean; room?: number } = {},
   ): Promise<T> {
-    checkFits(promptIds.length, this.contextSize);
+    checkFits(promptIds.length, this.contextSize, options.room);
     const seq = await this.pool.acquire(promptIds);
     try {
       const reused = await this.serial.run(async () => {
