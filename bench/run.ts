@@ -4,6 +4,7 @@
  */
 import { Command, Option } from "commander";
 import { benchGen } from "./gen.js";
+import { benchStream } from "./stream.js";
 
 const program = new Command().name("bench");
 
@@ -21,6 +22,26 @@ program
       requests: o.requests,
       naiveRequests: o.naiveRequests,
       promptTokens: o.promptTokens,
+    });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("stream")
+  .description("Stream moderation: prompt verdict, per-token cost, sustained rate, naive re-evaluation")
+  .addOption(new Option("--shape <shape>", "synthetic model shape").choices(["tiny", "0.6b", "4b", "8b"]).default("0.6b"))
+  .option("--tokens <n>", "tokens timed per chunk size", Number, 48)
+  .option("--generator-tokens <n>", "tokens per simulated generator run", Number, 120)
+  .option("--rates <list>", "simulated generator rates (tok/s)", (v) => v.split(",").map(Number), [10, 30, 60])
+  .option("--positions <list>", "answer positions for the naive comparison", (v) => v.split(",").map(Number), [16, 64, 256])
+  .option("--json", "print JSON only")
+  .action(async (o) => {
+    const result = await benchStream({
+      shape: o.shape,
+      tokensPerChunkSize: o.tokens,
+      generatorTokens: o.generatorTokens,
+      rates: o.rates,
+      positions: o.positions,
     });
     process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
   });
