@@ -58,6 +58,8 @@ export class FfiGenEngine implements GenEngine {
         nSeqMax: nSeq,
         nBatch: options.batchSize ?? 512,
         nUbatch: options.batchSize ?? 512,
+        // Each decode reads the logits of its last token only.
+        nOutputsMax: nSeq,
         embeddings: false,
         flashAttention: options.flashAttention ?? "auto",
         kvType: options.kvCacheType === "F32" ? "f32" : "f16",

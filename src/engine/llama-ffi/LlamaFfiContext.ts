@@ -43,6 +43,12 @@ export interface LlamaFfiContextOptions {
   threads?: number;
   /** Stop each graph after the final norm so the LM head never runs (embeddings contexts only). Default false. */
   skipLmHead?: boolean;
+  /**
+   * Most outputs (logits rows) one decode may ask for. Default nBatch. A logits context that reads only the last
+   * token of each item should pass nSeqMax: the compute buffer then holds a few vocabulary-sized rows, not nBatch
+   * of them (~300 MiB at nBatch 512 with Qwen3's 151,936-token vocabulary).
+   */
+  nOutputsMax?: number;
 }
 
 /** Tokens to append to one sequence. */
@@ -127,6 +133,7 @@ export class LlamaFfiContext {
       type_v: options.kvType === "f32" ? c.GGML_TYPE_F32 : c.GGML_TYPE_F16,
       kv_unified: kvUnified,
       no_perf: true,
+      ...(options.nOutputsMax !== undefined ? { n_outputs_max: positiveInt("nOutputsMax", options.nOutputsMax) } : {}),
     });
     const skip = options.skipLmHead ? new LmHeadSkip() : null;
     if (skip) params.cb_eval = skip.pointer;
