@@ -21,7 +21,7 @@ import { GUARD_ARCHITECTURE, loadHfConfig, type Qwen3Config } from "./hf-config.
 import { resolveModel, type ResolvedModel, type ResolveModelOptions } from "./resolve-model.js";
 import { SafetensorsFile } from "./safetensors.js";
 import { STREAM_HEAD_TENSORS } from "./synth/tensor-layout.js";
-import { QwenTokenizer } from "./tokenizer/index.js";
+import type { QwenTokenizer } from "./tokenizer/index.js";
 
 /** The Stream model cannot be used as given; the message says what to pass instead. */
 export class StreamAssetsError extends Error {
@@ -230,7 +230,8 @@ export async function prepareStreamAssets(
     gguf: converted.source === "converted" ? "converted" : "cached",
     config,
     heads,
-    tokenizer: QwenTokenizer.fromTokenizerJson(tokenizerPath),
+    // Same vocabulary as tokenizer.json, read with less memory (see gen-assets.ts).
+    tokenizer: tokenizerFromGguf(converted.path),
     synthetic: syntheticMarkerOf(config.raw),
   };
 }
