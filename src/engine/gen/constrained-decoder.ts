@@ -9,7 +9,7 @@ import type { Category, RiskTier } from "../../core/labels.js";
 import { RISK_TIERS } from "../../core/labels.js";
 import type { TierProbabilities } from "../../core/verdict.js";
 import type { GenOutputVocabulary } from "./output-vocabulary.js";
-import type { TokenScorer } from "./token-scorer.js";
+import { isSpeculativeScorer, type SpeculativeScorer, type TokenScorer } from "./token-scorer.js";
 
 export interface ConstrainedDecodeResult {
   tier: RiskTier;
@@ -31,6 +31,8 @@ async function chooseOption<T>(
   pending: number[],
   options: readonly (readonly [T, readonly number[]])[],
   counter: { evaluations: number },
+  /** The distribution for the first choice, when already read (then `pending` must be empty). */
+  known?: Map<number, number>,
 ): Promise<{ choice: T; pending: number[] }> {
   let alive = options.slice();
   let depth = 0;
@@ -40,6 +42,9 @@ async function chooseOption<T>(
     let token: number;
     if (nextTokens.length === 1) {
       token = nextTokens[0]!;
+    } else if (known) {
+      token = argmax(nextTokens, known);
+      known = undefined;
     } else {
       const probs = await scorer.appendAndScore(pending, nextTokens);
       counter.evaluations++;
@@ -77,9 +82,17 @@ export async function decodeConstrained(
   const counter = { evaluations: 0 };
   const output: number[] = [...vocab.safetyField];
 
-  // 1. Tier: one distribution after "Safety:".
+  // 1. Tier: one distribution after "Safety:". A speculative engine also evaluates the Safe continuation in the
+  //    same pass (kept only if the model's own choices confirm it; see speculateSafe).
   const tierFirst = RISK_TIERS.map((t) => vocab.tiers[t][0]!);
-  const dist = await scorer.appendAndScore([...promptTail, ...vocab.safetyField], tierFirst);
+  const firstOptions: [Category | "None", number[]][] = [
+    ["None", vocab.none],
+    ...[...vocab.categories].map(([c, ids]): [Category, number[]] => [c, ids]),
+  ];
+  const speculation = isSpeculativeScorer(scorer)
+    ? await speculateSafe(scorer, promptTail, vocab, tierFirst, firstOptions)
+    : undefined;
+  const dist = speculation?.tier ?? (await scorer.appendAndScore([...promptTail, ...vocab.safetyField], tierFirst));
   const raw = RISK_TIERS.map((_, i) => dist.get(tierFirst[i]!) ?? 0);
   const mass = raw.reduce((a, b) => a + b, 0);
   const probabilities = Object.fromEntries(
@@ -93,14 +106,35 @@ export async function decodeConstrained(
   output.push(...vocab.tiers[tier], ...vocab.categoriesField);
   // The tier's first token was chosen by the distribution just read; the rest of it is forced.
   let pending: number[] = [...vocab.tiers[tier], ...vocab.categoriesField];
+  let knownCategory: Map<number, number> | undefined;
+  if (speculation) {
+    if (tier === "Safe") {
+      // The speculated ` Safe\nCategories:` is what the model chose: its category distribution is valid.
+      pending = [];
+      knownCategory = speculation.category;
+    } else {
+      await speculation.scorer.rollback(speculation.length);
+    }
+  }
 
   // 2. Categories: "None", or one or more names separated by ",".
   const categories: Category[] = [];
-  const firstOptions: [Category | "None", number[]][] = [
-    ["None", vocab.none],
-    ...[...vocab.categories].map(([c, ids]): [Category, number[]] => [c, ids]),
-  ];
-  let step = await chooseOption(scorer, pending, firstOptions, counter);
+  if (speculation && tier === "Safe" && speculation.refusalLength > 0) {
+    // Responses also speculated ` None\nRefusal:`: if the model's first choice is None, the refusal
+    // distribution read in the same pass is valid and the verdict is complete; otherwise take it back first.
+    const firsts = [...new Set(firstOptions.map(([, ids]) => ids[0]!))];
+    const first = argmax(firsts, knownCategory!);
+    const noneIsWhole = vocab.none.length === 1 && firstOptions.filter(([, ids]) => ids[0] === first).length === 1;
+    const yes = vocab.refusals.Yes;
+    const no = vocab.refusals.No;
+    if (first === vocab.none[0] && noneIsWhole && yes.length === 1 && no.length === 1) {
+      const refusal = argmax([yes[0]!, no[0]!], speculation.refusal!) === yes[0] ? "Yes" : "No";
+      output.push(...vocab.none, ...vocab.refusalField, ...vocab.refusals[refusal], ...vocab.end);
+      return { tier, probabilities, tierMass: mass, categories, refusal, outputIds: output, extraEvaluations: 0 };
+    }
+    await speculation.scorer.rollback(speculation.refusalLength);
+  }
+  let step = await chooseOption(scorer, pending, firstOptions, counter, knownCategory);
   pending = step.pending;
   output.push(...(step.choice === "None" ? vocab.none : vocab.categories.get(step.choice)!));
   if (step.choice !== "None") {
@@ -155,5 +189,58 @@ export async function decodeConstrained(
     refusal,
     outputIds: output,
     extraEvaluations: counter.evaluations,
+  };
+}
+
+interface Speculation {
+  scorer: SpeculativeScorer;
+  /** Distribution of the tier's first token after `Safety:`. */
+  tier: Map<number, number>;
+  /** Distribution of the first category token after the speculated ` Safe\nCategories:`. */
+  category: Map<number, number>;
+  /** Speculated tokens after `Safety:` (` Safe\nCategories:` and, for responses, ` None\nRefusal:`). */
+  length: number;
+  /** For responses: the ` None\nRefusal:` part, and the Yes/No distribution after it. */
+  refusalLength: number;
+  refusal?: Map<number, number>;
+}
+
+/**
+ * Evaluate the prompt tail and `Safety:`, plus the continuation a Safe verdict has (` Safe\nCategories:`, and for
+ * responses ` None\nRefusal:`), in one pass, reading the distributions after `Safety:`, after `Categories:` and
+ * after `Refusal:`. Tokens after a position never change its distribution (causal attention), so the tier read
+ * here is exact; the later ones are used only when the model's choices match the speculation.
+ */
+async function speculateSafe(
+  scorer: SpeculativeScorer,
+  promptTail: readonly number[],
+  vocab: GenOutputVocabulary,
+  tierFirst: readonly number[],
+  categoryOptions: readonly (readonly [string, readonly number[]])[],
+): Promise<Speculation> {
+  const head = [...promptTail, ...vocab.safetyField];
+  const safe = [...vocab.tiers.Safe, ...vocab.categoriesField];
+  const refusalPart = vocab.direction === "response" ? [...vocab.none, ...vocab.refusalField] : [];
+  const categoryFirst = [...new Set(categoryOptions.map(([, ids]) => ids[0]!))];
+  const queries = [
+    { index: head.length - 1, candidates: tierFirst },
+    { index: head.length + safe.length - 1, candidates: categoryFirst },
+    ...(refusalPart.length > 0
+      ? [
+          {
+            index: head.length + safe.length + refusalPart.length - 1,
+            candidates: [vocab.refusals.Yes[0]!, vocab.refusals.No[0]!],
+          },
+        ]
+      : []),
+  ];
+  const dists = await scorer.appendAndScoreAt([...head, ...safe, ...refusalPart], queries);
+  return {
+    scorer,
+    tier: dists[0]!,
+    category: dists[1]!,
+    length: safe.length + refusalPart.length,
+    refusalLength: refusalPart.length,
+    ...(dists[2] ? { refusal: dists[2] } : {}),
   };
 }

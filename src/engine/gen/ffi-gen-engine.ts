@@ -58,8 +58,8 @@ export class FfiGenEngine implements GenEngine {
         nSeqMax: nSeq,
         nBatch: options.batchSize ?? 512,
         nUbatch: options.batchSize ?? 512,
-        // Each decode reads the logits of its last token only.
-        nOutputsMax: nSeq,
+        // A decode reads the logits of its last token, or of a few when the fast decode speculates.
+        nOutputsMax: nSeq * 4,
         embeddings: false,
         flashAttention: options.flashAttention ?? "auto",
         kvType: options.kvCacheType === "F32" ? "f32" : "f16",
@@ -122,6 +122,24 @@ class FfiLease implements GenLease {
 
   async appendAndScore(tokens: readonly number[], candidates: readonly number[]): Promise<Map<number, number>> {
     return candidateProbabilities(await this.logitsAfter(tokens), candidates);
+  }
+
+  async appendAndScoreAt(
+    tokens: readonly number[],
+    queries: readonly { index: number; candidates: readonly number[] }[],
+  ): Promise<Map<number, number>[]> {
+    const [rows] = await this.context.decodeLogitsAt([
+      { seq: this.seq.id, tokens, pos: this.seq.tokens.length, outputAt: queries.map((q) => q.index) },
+    ]);
+    this.seq.tokens.push(...tokens);
+    return queries.map((q, i) => candidateProbabilities(rows![i]!, q.candidates));
+  }
+
+  async rollback(count: number): Promise<void> {
+    if (count <= 0) return;
+    const keep = this.seq.tokens.length - count;
+    await this.context.seqRemove(this.seq.id, keep);
+    this.seq.tokens.length = keep;
   }
 
   async appendAndDistribution(tokens: readonly number[]): Promise<Map<number, number>> {

@@ -11,6 +11,25 @@ export interface TokenScorer {
   appendAndScore(tokens: readonly number[], candidates: readonly number[]): Promise<Map<number, number>>;
 }
 
+/**
+ * An engine that can read several positions of one evaluation and take back evaluated tokens: the fast decode
+ * then speculates the most common continuation (` Safe\nCategories:`…) in the prompt's own evaluation and keeps
+ * it only when the model's choices confirm it, so a Safe verdict needs no evaluation beyond the prompt's.
+ */
+export interface SpeculativeScorer extends TokenScorer {
+  /** Evaluate `tokens`; for each query, the candidates' probabilities as the token after `tokens[index]`. */
+  appendAndScoreAt(
+    tokens: readonly number[],
+    queries: readonly { index: number; candidates: readonly number[] }[],
+  ): Promise<Map<number, number>[]>;
+  /** Forget the last `count` evaluated tokens. */
+  rollback(count: number): Promise<void>;
+}
+
+export function isSpeculativeScorer(scorer: TokenScorer): scorer is SpeculativeScorer {
+  return typeof (scorer as Partial<SpeculativeScorer>).appendAndScoreAt === "function";
+}
+
 /** Greedy generation for reference mode. */
 export interface GreedyGenerator {
   /** Evaluate `prompt` and generate greedily until an end-of-generation token or `maxTokens`. */

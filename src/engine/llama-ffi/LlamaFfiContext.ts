@@ -57,6 +57,10 @@ export interface DecodeItem {
   tokens: readonly number[];
   /** Position of the first token. Default: seqPosMax(seq) + 1 (continue the sequence). */
   pos?: number;
+  /**
+   * decodeLogitsAt only: indices into `tokens` whose next-token logits to return, ascending (default: the last).
+   */
+  outputAt?: readonly number[];
 }
 
 function positiveInt(name: string, value: number): number {
@@ -215,6 +219,22 @@ export class LlamaFfiContext {
     });
   }
 
+  /**
+   * Like decodeLogits, but returns, per item, the logits after each token listed in its `outputAt` (in that
+   * order): one decode can read several positions (e.g. to verify speculated tokens).
+   */
+  async decodeLogitsAt(items: readonly DecodeItem[]): Promise<Float32Array[][]> {
+    if (this.embeddings)
+      throw new LlamaFfiInputError("decodeLogitsAt() needs a context created with embeddings: false");
+    for (const [i, item] of items.entries()) {
+      const at = item.outputAt ?? [];
+      if (at.some((k, j) => !Number.isInteger(k) || k < 0 || k >= item.tokens.length || (j > 0 && k <= at[j - 1]!))) {
+        throw new LlamaFfiInputError(`items[${i}].outputAt must be ascending indices into its tokens`);
+      }
+    }
+    return this.run(items, "last");
+  }
+
   /** Highest position held in the KV cache for `seq`, or -1 when it is empty. */
   seqPosMax(seq: number): number {
     this.checkSeq(seq);
@@ -324,7 +344,7 @@ export class LlamaFfiContext {
           seq: item.seq,
           token,
           pos: pos++,
-          output: outputs === "all" || k === item.tokens.length - 1,
+          output: outputs === "all" || (item.outputAt ? item.outputAt.includes(k) : k === item.tokens.length - 1),
         });
       });
       next.set(item.seq, pos);
