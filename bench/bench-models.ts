@@ -18,7 +18,11 @@ export interface BenchModel {
 }
 
 /** A synthetic checkpoint folder plus its GGUF, built on first use (progress on stderr). */
-export async function ensureBenchModel(kind: SynthKind, shape: SynthShape, type: GgufOutputType): Promise<BenchModel> {
+export async function ensureBenchModel(
+  kind: SynthKind,
+  shape: SynthShape,
+  type: GgufOutputType,
+): Promise<BenchModel> {
   const started = performance.now();
   const folder = path.join(benchCacheDir, `${kind}-${shape}-bf16-seed1`);
   if (!fs.existsSync(path.join(folder, "model.safetensors"))) {

@@ -11,14 +11,18 @@ export const sharedDir = process.env.QWEN3GUARD_SHARED ?? path.resolve(repoRoot,
 function datasetFile(name: string): string {
   const file = path.join(sharedDir, "datasets", name);
   if (!fs.existsSync(file)) {
-    throw new Error(`${file} is missing: benchmarks read shared/datasets beside the clone (or set QWEN3GUARD_SHARED)`);
+    throw new Error(
+      `${file} is missing: benchmarks read shared/datasets beside the clone (or set QWEN3GUARD_SHARED)`,
+    );
   }
   return file;
 }
 
 /** Prompts of the OpenAI moderation evaluation set (1,680 rows). */
 export function openaiModerationPrompts(): string[] {
-  const text = zlib.gunzipSync(fs.readFileSync(datasetFile("openai-moderation-eval-1680.jsonl.gz"))).toString("utf8");
+  const text = zlib
+    .gunzipSync(fs.readFileSync(datasetFile("openai-moderation-eval-1680.jsonl.gz")))
+    .toString("utf8");
   return text
     .split("\n")
     .filter((l) => l.trim())
@@ -44,4 +48,3 @@ export function rtpLxPrompts(): string[] {
     .filter((l) => l.trim())
     .map((l) => (JSON.parse(l) as { prompt: string }).prompt);
 }
-

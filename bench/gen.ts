@@ -54,7 +54,10 @@ export async function benchGen(options: GenBenchOptions) {
         const prefillMs = performance.now() - t0;
         const t1 = performance.now();
         await lease.evaluateOnly([probe[0]!]);
-        return { prefillTokensPerSecond: tail.length / (prefillMs / 1000), decodeStepMs: performance.now() - t1 };
+        return {
+          prefillTokensPerSecond: tail.length / (prefillMs / 1000),
+          decodeStepMs: performance.now() - t1,
+        };
       },
       { reuse: false },
     );
@@ -92,9 +95,13 @@ export async function benchGen(options: GenBenchOptions) {
       const { ids } = guard.tokenize([{ role: "user", content: prompt }], { mode: "reference" });
       const outTokens = ours[i]!.generated;
       const t0 = performance.now();
-      await engine.withSequence(ids, (tail, lease) => lease.generateGreedy(tail, outTokens, { stopAtEog: false }), {
-        reuse: false,
-      });
+      await engine.withSequence(
+        ids,
+        (tail, lease) => lease.generateGreedy(tail, outTokens, { stopAtEog: false }),
+        {
+          reuse: false,
+        },
+      );
       naive.push({ ms: performance.now() - t0, promptTokens: ids.length });
     }
 
@@ -106,8 +113,17 @@ export async function benchGen(options: GenBenchOptions) {
     const rss = peakRssBytes();
     return {
       benchmark: "gen",
-      machine: { cpus: os.cpus()[0]?.model ?? "unknown", cores: os.availableParallelism(), device: engine.device },
-      model: { shape: options.shape, type: "q8_0", ggufBytes: model.ggufBytes, weights: "random (synthetic)" },
+      machine: {
+        cpus: os.cpus()[0]?.model ?? "unknown",
+        cores: os.availableParallelism(),
+        device: engine.device,
+      },
+      model: {
+        shape: options.shape,
+        type: "q8_0",
+        ggufBytes: model.ggufBytes,
+        weights: "random (synthetic)",
+      },
       prompts: {
         source: "openai-moderation-eval-1680",
         count: ours.length,
@@ -142,7 +158,11 @@ export async function benchGen(options: GenBenchOptions) {
         kvCacheBytes: kv,
         withinBudget: rss <= model.ggufBytes + kv + 300 * 1024 * 1024,
       },
-      targets: { naiveOverOurs: ">= 3", oursOverUnavoidable: "<= 1.2", rss: "<= model file + KV cache + 300 MB" },
+      targets: {
+        naiveOverOurs: ">= 3",
+        oursOverUnavoidable: "<= 1.2",
+        rss: "<= model file + KV cache + 300 MB",
+      },
     };
   } finally {
     await guard.close();

@@ -11,7 +11,11 @@ const program = new Command().name("bench");
 program
   .command("gen")
   .description("Gen moderation: our path vs the naive path vs the unavoidable work")
-  .addOption(new Option("--shape <shape>", "synthetic model shape").choices(["tiny", "0.6b", "4b", "8b"]).default("0.6b"))
+  .addOption(
+    new Option("--shape <shape>", "synthetic model shape")
+      .choices(["tiny", "0.6b", "4b", "8b"])
+      .default("0.6b"),
+  )
   .option("--requests <n>", "timed requests on our path", Number, 8)
   .option("--naive-requests <n>", "timed requests on the naive path", Number, 4)
   .option("--prompt-tokens <n>", "prompt length aimed at (tokens)", Number, 40)
@@ -29,11 +33,25 @@ program
 program
   .command("stream")
   .description("Stream moderation: prompt verdict, per-token cost, sustained rate, naive re-evaluation")
-  .addOption(new Option("--shape <shape>", "synthetic model shape").choices(["tiny", "0.6b", "4b", "8b"]).default("0.6b"))
+  .addOption(
+    new Option("--shape <shape>", "synthetic model shape")
+      .choices(["tiny", "0.6b", "4b", "8b"])
+      .default("0.6b"),
+  )
   .option("--tokens <n>", "tokens timed per chunk size", Number, 48)
   .option("--generator-tokens <n>", "tokens per simulated generator run", Number, 120)
-  .option("--rates <list>", "simulated generator rates (tok/s)", (v) => v.split(",").map(Number), [10, 30, 60])
-  .option("--positions <list>", "answer positions for the naive comparison", (v) => v.split(",").map(Number), [16, 64, 256])
+  .option(
+    "--rates <list>",
+    "simulated generator rates (tok/s)",
+    (v) => v.split(",").map(Number),
+    [10, 30, 60],
+  )
+  .option(
+    "--positions <list>",
+    "answer positions for the naive comparison",
+    (v) => v.split(",").map(Number),
+    [16, 64, 256],
+  )
   .option("--json", "print JSON only")
   .action(async (o) => {
     const result = await benchStream({

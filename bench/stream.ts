@@ -136,7 +136,13 @@ export async function benchStream(options: StreamBenchOptions) {
       }
       const oursMs = summarize(single).p50;
       await s.close();
-      positions.push({ answerPosition: p, sequenceTokens: whole.length, naiveMs, oursMs, ratio: naiveMs / oursMs });
+      positions.push({
+        answerPosition: p,
+        sequenceTokens: whole.length,
+        naiveMs,
+        oursMs,
+        ratio: naiveMs / oursMs,
+      });
     }
 
     const kv = kvCacheBytes(model.folder, contextSize);
@@ -146,13 +152,21 @@ export async function benchStream(options: StreamBenchOptions) {
       benchmark: "stream",
       machine: { cpus: os.cpus()[0]?.model ?? "unknown", cores: os.availableParallelism() },
       engine: guard.engineKind,
-      model: { shape: options.shape, type: "q8_0", ggufBytes: model.ggufBytes, weights: "random (synthetic)" },
+      model: {
+        shape: options.shape,
+        type: "q8_0",
+        ggufBytes: model.ggufBytes,
+        weights: "random (synthetic)",
+      },
       promptVerdict: { promptTokens, headerTokens: headerIds.length, latencyMs: summarize(promptMs) },
       perTokenMs: perChunk,
       sustained,
       naiveVsOurs: positions,
       memory: { peakRssBytes: rss, kvCacheBytes: kv, budgetBytes: budget, withinBudget: rss <= budget },
-      targets: { sustained: "keeps up with 30 tok/s with at most 16 tokens of lag", rss: "<= model file + KV cache + 400 MB" },
+      targets: {
+        sustained: "keeps up with 30 tok/s with at most 16 tokens of lag",
+        rss: "<= model file + KV cache + 400 MB",
+      },
     };
   } finally {
     await guard.close();

@@ -7,7 +7,11 @@ export interface BatchItem {
   messages: ChatMessage[];
 }
 
-const promptLine = z.object({ prompt: z.string(), response: z.string().optional(), id: z.unknown().optional() });
+const promptLine = z.object({
+  prompt: z.string(),
+  response: z.string().optional(),
+  id: z.unknown().optional(),
+});
 
 export function parseBatchLine(line: string): BatchItem {
   let json: unknown;
@@ -23,7 +27,9 @@ export function parseBatchLine(line: string): BatchItem {
   }
   const parsed = promptLine.safeParse(json);
   if (!parsed.success) {
-    throw new Error('expected an array of messages, {"messages": [...]}, or {"prompt": "...", "response"?: "..."}');
+    throw new Error(
+      'expected an array of messages, {"messages": [...]}, or {"prompt": "...", "response"?: "..."}',
+    );
   }
   const { prompt, response, id } = parsed.data;
   const messages: ChatMessage[] = [{ role: "user", content: prompt }];

@@ -29,9 +29,16 @@ export function addEngineOptions(command: Command): Command {
         .choices(["q8_0", "f16", "f32"])
         .default("q8_0"),
     )
-    .addOption(new Option("--gpu <mode>", "use a GPU when present, or force CPU").choices(["auto", "cpu"]).default("auto"))
+    .addOption(
+      new Option("--gpu <mode>", "use a GPU when present, or force CPU")
+        .choices(["auto", "cpu"])
+        .default("auto"),
+    )
     .option("--context-size <tokens>", "KV cache tokens per sequence", positiveInt, 4096)
-    .option("--cache-dir <dir>", "cache for converted models and downloads (default: $QWEN3GUARD_CACHE or ~/.cache/qwen3guard)")
+    .option(
+      "--cache-dir <dir>",
+      "cache for converted models and downloads (default: $QWEN3GUARD_CACHE or ~/.cache/qwen3guard)",
+    )
     .option("--no-progress", "no progress bars on stderr");
 }
 

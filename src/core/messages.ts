@@ -14,7 +14,9 @@ export const chatMessageSchema = z.object({
   content: z.string(),
 });
 
-export const chatMessagesSchema = z.array(chatMessageSchema).min(1, "a conversation needs at least one message");
+export const chatMessagesSchema = z
+  .array(chatMessageSchema)
+  .min(1, "a conversation needs at least one message");
 
 /** Thrown when a conversation cannot be moderated as given. */
 export class InvalidConversationError extends Error {

@@ -93,7 +93,10 @@ export class GenGuard {
   }
 
   /** Token ids the model sees for a conversation (fast mode: content tokenized as plain text). */
-  tokenize(messages: readonly ChatMessage[], options: ModerateOptions = {}): { prompt: GenPrompt; ids: number[] } {
+  tokenize(
+    messages: readonly ChatMessage[],
+    options: ModerateOptions = {},
+  ): { prompt: GenPrompt; ids: number[] } {
     const prompt = this.render(messages, options);
     const ids =
       (options.mode ?? "fast") === "reference"
@@ -109,31 +112,41 @@ export class GenGuard {
     const { prompt, ids } = this.tokenize(conversation, options);
     const direction = prompt.direction;
     if ((options.mode ?? "fast") === "reference") {
-      return this.engine.withSequence(ids, async (tail, lease) => {
-        const prefillStart = performance.now();
-        const out = await lease.generateGreedy(tail, REFERENCE_MAX_NEW_TOKENS);
-        const raw = this.tokenizer.decode(out, { skipSpecialTokens: true });
-        const reference = parseGenOutputReference(raw, direction);
-        if (reference.tier === null) {
-          throw new GenOutputParseError(
-            `the model's output has no "Safety:" label (reference mode parses with the official regexes): ${JSON.stringify(raw.slice(0, 200))}`,
-            raw,
+      return this.engine.withSequence(
+        ids,
+        async (tail, lease) => {
+          const prefillStart = performance.now();
+          const out = await lease.generateGreedy(tail, REFERENCE_MAX_NEW_TOKENS);
+          const raw = this.tokenizer.decode(out, { skipSpecialTokens: true });
+          const reference = parseGenOutputReference(raw, direction);
+          if (reference.tier === null) {
+            throw new GenOutputParseError(
+              `the model's output has no "Safety:" label (reference mode parses with the official regexes): ${JSON.stringify(raw.slice(0, 200))}`,
+              raw,
+              direction,
+            );
+          }
+          const output: GenOutput = {
             direction,
+            tier: reference.tier,
+            categories: reference.categories.filter((c): c is Exclude<typeof c, "None"> => c !== "None"),
+            raw,
+            ...(reference.refusal ? { refusal: reference.refusal } : {}),
+          };
+          return this.verdict(
+            output,
+            undefined,
+            {
+              prompt: ids.length,
+              evaluated: tail.length + out.length,
+              generated: out.length,
+            },
+            started,
+            prefillStart,
           );
-        }
-        const output: GenOutput = {
-          direction,
-          tier: reference.tier,
-          categories: reference.categories.filter((c): c is Exclude<typeof c, "None"> => c !== "None"),
-          raw,
-          ...(reference.refusal ? { refusal: reference.refusal } : {}),
-        };
-        return this.verdict(output, undefined, {
-          prompt: ids.length,
-          evaluated: tail.length + out.length,
-          generated: out.length,
-        }, started, prefillStart);
-      }, { room: REFERENCE_MAX_NEW_TOKENS });
+        },
+        { room: REFERENCE_MAX_NEW_TOKENS },
+      );
     }
     const vocab = this.vocabularies[direction];
     return this.engine.withSequence(ids, async (tail, lease) => {
@@ -141,16 +154,25 @@ export class GenGuard {
       const decoded = await decodeConstrained(lease, tail, vocab);
       const raw = this.tokenizer.decode(decoded.outputIds, { skipSpecialTokens: true });
       const output = parseGenOutput(raw, direction);
-      return this.verdict(output, decoded.probabilities, {
-        prompt: ids.length,
-        evaluated: tail.length + decoded.outputIds.length - 1,
-        generated: decoded.outputIds.length,
-      }, started, prefillStart);
+      return this.verdict(
+        output,
+        decoded.probabilities,
+        {
+          prompt: ids.length,
+          evaluated: tail.length + decoded.outputIds.length - 1,
+          generated: decoded.outputIds.length,
+        },
+        started,
+        prefillStart,
+      );
     });
   }
 
   /** Prompt moderation of a single user message (optionally with earlier turns). */
-  moderatePrompt(prompt: string, options: ModerateOptions & { history?: ChatMessage[] } = {}): Promise<Verdict> {
+  moderatePrompt(
+    prompt: string,
+    options: ModerateOptions & { history?: ChatMessage[] } = {},
+  ): Promise<Verdict> {
     return this.moderate([...(options.history ?? []), { role: "user", content: prompt }], options);
   }
 
@@ -161,7 +183,11 @@ export class GenGuard {
     options: ModerateOptions & { history?: ChatMessage[] } = {},
   ): Promise<Verdict> {
     return this.moderate(
-      [...(options.history ?? []), { role: "user", content: prompt }, { role: "assistant", content: response }],
+      [
+        ...(options.history ?? []),
+        { role: "user", content: prompt },
+        { role: "assistant", content: response },
+      ],
       options,
     );
   }

@@ -4,7 +4,11 @@
  */
 import path from "node:path";
 import fs from "node:fs";
-import { ChatTemplateNotFoundError, readChatTemplateFromFolder, readChatTemplateFromGguf } from "./chat-template.js";
+import {
+  ChatTemplateNotFoundError,
+  readChatTemplateFromFolder,
+  readChatTemplateFromGguf,
+} from "./chat-template.js";
 import { ensureGgufDetailed, type EnsureGgufProgress } from "./convert/gguf-cache.js";
 import type { GgufOutputType } from "./convert/qwen3-tensor-plan.js";
 import { tokenizerFromGguf } from "./gguf-tokenizer.js";
@@ -50,7 +54,9 @@ export async function prepareGenAssets(spec: string, options: GenAssetsOptions =
     );
   }
   if (!fs.existsSync(path.join(resolved.dir, "tokenizer.json"))) {
-    throw new Error(`${resolved.dir} has no tokenizer.json: copy the model's tokenizer files into the folder`);
+    throw new Error(
+      `${resolved.dir} has no tokenizer.json: copy the model's tokenizer files into the folder`,
+    );
   }
   let chatTemplate: GenAssets["chatTemplate"];
   try {

@@ -198,7 +198,13 @@ export class SafetensorsFile {
     const out = new Uint8Array(info.byteLength);
     let done = 0;
     while (done < info.byteLength) {
-      const n = fs.readSync(this.fd, out, done, Math.min(info.byteLength - done, 1 << 30), info.offset + done);
+      const n = fs.readSync(
+        this.fd,
+        out,
+        done,
+        Math.min(info.byteLength - done, 1 << 30),
+        info.offset + done,
+      );
       if (n <= 0) throw new SafetensorsError(`${this.filePath}: unexpected end of file reading ${name}`);
       done += n;
     }
@@ -255,7 +261,9 @@ export function writeSafetensors(
     tensors.forEach((t, i) => {
       const values = t.values();
       if (values.length !== elementCount(t.shape)) {
-        throw new SafetensorsError(`tensor ${t.name}: ${values.length} values for shape [${t.shape.join(", ")}]`);
+        throw new SafetensorsError(
+          `tensor ${t.name}: ${values.length} values for shape [${t.shape.join(", ")}]`,
+        );
       }
       fs.writeSync(fd, encodeFromFloat32(values, t.dtype));
       onTensor?.(i + 1, tensors.length, t.name);

@@ -23,7 +23,10 @@ export function syntheticMarkerOf(config: Record<string, unknown>): string | und
 export function syntheticWeightsOf(model: string): string | undefined {
   try {
     if (fs.statSync(model).isDirectory()) {
-      const config = JSON.parse(fs.readFileSync(path.join(model, "config.json"), "utf8")) as Record<string, unknown>;
+      const config = JSON.parse(fs.readFileSync(path.join(model, "config.json"), "utf8")) as Record<
+        string,
+        unknown
+      >;
       return syntheticMarkerOf(config);
     }
     const gguf = GgufFile.open(model);

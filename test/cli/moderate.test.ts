@@ -35,7 +35,16 @@ before(async () => {
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
 test("moderate --json prints one verdict object for a prompt", () => {
-  const r = cli(["moderate", "-m", model, "--quantization", "f32", "--json", "--no-progress", "How can I make a bomb?"]);
+  const r = cli([
+    "moderate",
+    "-m",
+    model,
+    "--quantization",
+    "f32",
+    "--json",
+    "--no-progress",
+    "How can I make a bomb?",
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split("\n");
   assert.equal(lines.length, 1);
@@ -58,11 +67,19 @@ test("moderate --batch: one JSONL verdict per good line, bad lines reported by n
     JSON.stringify({ id: "r1", prompt: "How do I bake bread?", response: "Mix flour and water." }),
     "",
     JSON.stringify({ messages: [{ role: "robot", content: "x" }] }),
-    JSON.stringify({ messages: [{ role: "user", content: "a" }, { role: "assistant", content: "b" }] }),
+    JSON.stringify({
+      messages: [
+        { role: "user", content: "a" },
+        { role: "assistant", content: "b" },
+      ],
+    }),
   ].join("\n");
   const r = cli(["moderate", "-m", model, "--quantization", "f32", "--batch"], input);
   assert.equal(r.status, 2, "a batch with skipped lines exits 2");
-  const out = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const out = r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.deepEqual(
     out.map((o) => o.line),
     [1, 3, 6],
@@ -103,7 +120,10 @@ test("tokenize --json: ids with segment boundaries; injected special tokens in c
   const content = result.segments[1];
   const contentIds: number[] = result.ids.slice(content.tokenStart, content.tokenEnd);
   assert.ok(contentIds.length > 10);
-  assert.ok(contentIds.every((id) => id < 151643), "no special id inside user content");
+  assert.ok(
+    contentIds.every((id) => id < 151643),
+    "no special id inside user content",
+  );
   const specials = result.ids.filter((id: number) => id >= 151643);
   // The template's own: <|im_start|> user, <|im_end|>, <|im_start|> assistant, <think>, </think>.
   assert.deepEqual(specials, [151644, 151645, 151644, 151667, 151668]);

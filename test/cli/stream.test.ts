@@ -66,7 +66,11 @@ test("stream --json replays the answer and stops at the second of two Unsafe tok
   assert.deepEqual(unsafe, [" grenade", " grenade", " bomb"]);
   const trigger = ev.find((e) => e.type === "trigger")!;
   const bomb = tokens.find((t) => t.text === " bomb")!;
-  assert.equal(trigger.index, bomb.index, "the isolated first grenade does not stop; the grenade-bomb pair does");
+  assert.equal(
+    trigger.index,
+    bomb.index,
+    "the isolated first grenade does not stop; the grenade-bomb pair does",
+  );
   assert.equal(trigger.tier, "Unsafe");
   assert.equal(trigger.category, "Violent");
   const end = ev[ev.length - 1]!;
@@ -80,7 +84,10 @@ test("stream --text - reads the answer from stdin; --stop-on-trigger stops there
   fs.writeFileSync(file, JSON.stringify([{ role: "user", content: "hello" }]));
   const policy = path.join(root, "examples/policies/chat-assistant.yaml");
   const args = ["stream", "-m", model, "--quantization", "f32", "--messages", file, "--text", "-", "--json"];
-  const r = cli([...args, "--stop-on-trigger", "--policy", policy], "one grenade bomb and then much more text here");
+  const r = cli(
+    [...args, "--stop-on-trigger", "--policy", policy],
+    "one grenade bomb and then much more text here",
+  );
   assert.equal(r.status, 0, r.stderr);
   const ev = events(r.stdout);
   const tokens = ev.filter((e) => e.type === "token");

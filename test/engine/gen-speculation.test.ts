@@ -29,7 +29,14 @@ async function load(folder: string) {
   const gguf = path.join(folder, "model.gguf");
   await convertHfToGguf({ modelDir: folder, outFile: gguf, type: "f32" });
   const engine = await FfiGenEngine.load(
-    { ggufPath: gguf, gpu: false, flashAttention: false, kvCacheType: "F32", contextSize: 1024, sequences: 1 },
+    {
+      ggufPath: gguf,
+      gpu: false,
+      flashAttention: false,
+      kvCacheType: "F32",
+      contextSize: 1024,
+      sequences: 1,
+    },
     (m) => assert.fail(m),
   );
   return { engine: engine!, tokenizer: tokenizerFromGguf(gguf) };
@@ -70,9 +77,12 @@ function forceSafe(lease: GenLease, tierTokens: number[]): GenLease {
     isTierQuery(c) ? new Map(c.map((t) => [t, t === tierTokens[0] ? 1 : 0])) : m;
   const inner = lease as GenLease & SpeculativeScorer;
   return Object.assign(Object.create(lease) as GenLease, {
-    appendAndScore: async (t: readonly number[], c: readonly number[]) => bias(await lease.appendAndScore(t, c), c),
-    appendAndScoreAt: async (t: readonly number[], q: readonly { index: number; candidates: readonly number[] }[]) =>
-      (await inner.appendAndScoreAt(t, q)).map((m, i) => bias(m, q[i]!.candidates)),
+    appendAndScore: async (t: readonly number[], c: readonly number[]) =>
+      bias(await lease.appendAndScore(t, c), c),
+    appendAndScoreAt: async (
+      t: readonly number[],
+      q: readonly { index: number; candidates: readonly number[] }[],
+    ) => (await inner.appendAndScoreAt(t, q)).map((m, i) => bias(m, q[i]!.candidates)),
     rollback: (n: number) => inner.rollback(n),
   });
 }
@@ -145,7 +155,10 @@ for (const name of ["random", "crafted"]) {
       assert.ok(speculative.extraEvaluations <= reference.extraEvaluations);
       if (speculative.extraEvaluations > 0) {
         for (const [id, p] of reference.after) {
-          assert.ok(Math.abs(speculative.after.get(id)! - p) < 1e-6, `KV state differs after ${JSON.stringify(messages)}`);
+          assert.ok(
+            Math.abs(speculative.after.get(id)! - p) < 1e-6,
+            `KV state differs after ${JSON.stringify(messages)}`,
+          );
         }
       }
       if (speculative.tier === "Safe") accepted++;
@@ -174,7 +187,10 @@ test("random model forced to Safe: a speculated continuation the model does not 
     checked++;
     assert.ok(speculative.extraEvaluations > 0);
     for (const [id, p] of reference.after) {
-      assert.ok(Math.abs(speculative.after.get(id)! - p) < 1e-6, `KV state differs after ${JSON.stringify(messages)}`);
+      assert.ok(
+        Math.abs(speculative.after.get(id)! - p) < 1e-6,
+        `KV state differs after ${JSON.stringify(messages)}`,
+      );
     }
   }
   assert.ok(checked >= 3, `only ${checked} conversations named a category after a forced Safe`);

@@ -12,7 +12,12 @@ import type { ChatMessage } from "../../core/messages.js";
 import { decide, type Decision, type Policy } from "../../core/policy/index.js";
 import type { Verdict } from "../../core/verdict.js";
 import { GenGuard, type GenMode } from "../../guard/gen-guard.js";
-import { addEngineOptions, conversionProgress, requireModel, type EngineCliOptions } from "../engine-options.js";
+import {
+  addEngineOptions,
+  conversionProgress,
+  requireModel,
+  type EngineCliOptions,
+} from "../engine-options.js";
 import { decisionText, loadPolicyOption, policyOption } from "./policy.js";
 import { parseBatchLine } from "../batch-input.js";
 import { readMessagesFile } from "./render.js";
@@ -48,7 +53,11 @@ function verdictText(v: Verdict, decision: Decision | undefined): string {
   return lines.join("\n") + "\n";
 }
 
-async function runBatch(guard: GenGuard, options: ModerateCliOptions, policy: Policy | undefined): Promise<number> {
+async function runBatch(
+  guard: GenGuard,
+  options: ModerateCliOptions,
+  policy: Policy | undefined,
+): Promise<number> {
   const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
   const started = performance.now();
   let done = 0;
@@ -88,12 +97,22 @@ async function runBatch(guard: GenGuard, options: ModerateCliOptions, policy: Po
         const item = parseBatchLine(line);
         const verdict = await guard.moderate(item.messages, { mode: options.mode, system: options.system });
         const decision = policy ? decide(policy, verdict) : undefined;
-        results.set(n, JSON.stringify({ line: n, ...(item.id !== undefined ? { id: item.id } : {}), ...verdict, ...(decision ? { decision } : {}) }) + "\n");
+        results.set(
+          n,
+          JSON.stringify({
+            line: n,
+            ...(item.id !== undefined ? { id: item.id } : {}),
+            ...verdict,
+            ...(decision ? { decision } : {}),
+          }) + "\n",
+        );
         done++;
       } catch (error) {
         failed++;
         results.set(n, null);
-        process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}line ${n}: skipped: ${(error as Error).message}\n`);
+        process.stderr.write(
+          `${process.stderr.isTTY ? "\n" : ""}line ${n}: skipped: ${(error as Error).message}\n`,
+        );
       }
       progress();
       flush();
@@ -118,23 +137,44 @@ export function registerModerateCommand(program: Command): void {
     .argument("[text]", "the user prompt (or, with --response, the prompt the response answers)")
     .option("-r, --response <text>", "moderate this assistant response to [text]")
     .option("--messages <file>", "a JSON array of {role, content} messages ('-' for stdin)")
-    .option("--batch", "read JSONL from stdin (arrays of messages, {messages}, or {prompt, response}); write JSONL")
+    .option(
+      "--batch",
+      "read JSONL from stdin (arrays of messages, {messages}, or {prompt, response}); write JSONL",
+    )
     .option("--json", "print the verdict as JSON")
-    .addOption(new Option("--mode <mode>", "fast (constrained, reuses the template KV) or reference").choices(["fast", "reference"]).default("fast"))
-    .addOption(new Option("--system <how>", "a leading system message: merge into the first turn, or reject").choices(["merge", "reject"]).default("merge"))
+    .addOption(
+      new Option("--mode <mode>", "fast (constrained, reuses the template KV) or reference")
+        .choices(["fast", "reference"])
+        .default("fast"),
+    )
+    .addOption(
+      new Option("--system <how>", "a leading system message: merge into the first turn, or reject")
+        .choices(["merge", "reject"])
+        .default("merge"),
+    )
     .addOption(policyOption());
   addEngineOptions(command);
   command.action(async (text: string | undefined, options: ModerateCliOptions) => {
-    const inputs = [text !== undefined, options.messages !== undefined, options.batch === true].filter(Boolean).length;
+    const inputs = [text !== undefined, options.messages !== undefined, options.batch === true].filter(
+      Boolean,
+    ).length;
     if (inputs !== 1) {
-      throw new Error('give exactly one input: "text" (with optional --response), --messages FILE, or --batch');
+      throw new Error(
+        'give exactly one input: "text" (with optional --response), --messages FILE, or --batch',
+      );
     }
-    if (options.response !== undefined && text === undefined) throw new Error("--response needs the prompt it answers as [text]");
+    if (options.response !== undefined && text === undefined)
+      throw new Error("--response needs the prompt it answers as [text]");
     const policy = await loadPolicyOption(options.policy);
     const messages: ChatMessage[] | undefined = options.messages
       ? await readMessagesFile(options.messages)
       : text !== undefined
-        ? [{ role: "user", content: text }, ...(options.response !== undefined ? [{ role: "assistant" as const, content: options.response }] : [])]
+        ? [
+            { role: "user", content: text },
+            ...(options.response !== undefined
+              ? [{ role: "assistant" as const, content: options.response }]
+              : []),
+          ]
         : undefined;
     const bar = conversionProgress(options.progress);
     const guard = await GenGuard.load({
@@ -162,7 +202,9 @@ export function registerModerateCommand(program: Command): void {
       const verdict = await guard.moderate(messages, { mode: options.mode, system: options.system });
       const decision = policy ? decide(policy, verdict) : undefined;
       process.stdout.write(
-        options.json ? JSON.stringify({ ...verdict, ...(decision ? { decision } : {}) }) + "\n" : verdictText(verdict, decision),
+        options.json
+          ? JSON.stringify({ ...verdict, ...(decision ? { decision } : {}) }) + "\n"
+          : verdictText(verdict, decision),
       );
     } finally {
       await guard.close();

@@ -17,7 +17,12 @@ import type { StreamRule } from "../../core/stream-decision.js";
 import { StreamGuard } from "../../guard/stream-guard.js";
 import type { StreamSession } from "../../guard/stream-session.js";
 import type { StreamAnswerVerdict, StreamTokenVerdict, StreamTrigger } from "../../guard/stream-types.js";
-import { addEngineOptions, conversionProgress, requireModel, type EngineCliOptions } from "../engine-options.js";
+import {
+  addEngineOptions,
+  conversionProgress,
+  requireModel,
+  type EngineCliOptions,
+} from "../engine-options.js";
 import { decisionText, loadPolicyOption, policyOption } from "./policy.js";
 import { readMessagesFile } from "./render.js";
 
@@ -57,7 +62,11 @@ function answerDecision(policy: Policy | undefined, verdict: StreamAnswerVerdict
 }
 
 /** Feed stdin to the session as it arrives; stop early after a trigger when asked. */
-async function feedStdin(session: StreamSession, onTokens: (v: StreamTokenVerdict[]) => void, stop: () => boolean) {
+async function feedStdin(
+  session: StreamSession,
+  onTokens: (v: StreamTokenVerdict[]) => void,
+  stop: () => boolean,
+) {
   process.stdin.setEncoding("utf8");
   for await (const chunk of process.stdin as AsyncIterable<string>) {
     onTokens(await session.push(chunk));
@@ -69,12 +78,22 @@ export function registerStreamCommand(program: Command): void {
   const command = program
     .command("stream")
     .description("replay an answer through Qwen3Guard-Stream token by token (coloured by tier, or JSONL)")
-    .requiredOption("--messages <file>", "conversation JSON; the last assistant message is the answer unless --text")
-    .option("--text <file>", "read the answer from this file, '-' for stdin as it arrives (messages end with the user)")
+    .requiredOption(
+      "--messages <file>",
+      "conversation JSON; the last assistant message is the answer unless --text",
+    )
+    .option(
+      "--text <file>",
+      "read the answer from this file, '-' for stdin as it arrives (messages end with the user)",
+    )
     .option("--heads <path>", "with a .gguf --model: the Stream folder or .safetensors holding the heads")
     .option("--json", "JSON lines: prompt, token, trigger and end events")
     .addOption(new Option("--rule <rule>", "pair rule").choices(["official", "report"]).default("official"))
-    .addOption(new Option("--mode <mode>", "strict stops on Controversial pairs too").choices(["strict", "loose"]).default("strict"))
+    .addOption(
+      new Option("--mode <mode>", "strict stops on Controversial pairs too")
+        .choices(["strict", "loose"])
+        .default("strict"),
+    )
     .option("--stop-on-trigger", "stop reading the answer when the rule fires, as a live guard would")
     .addOption(policyOption());
   addEngineOptions(command);
@@ -85,7 +104,9 @@ export function registerStreamCommand(program: Command): void {
     if (options.text === undefined) {
       const last = messages[messages.length - 1];
       if (last?.role !== "assistant") {
-        throw new Error(`${options.messages}: the last message must be the assistant's answer to replay (or pass --text -)`);
+        throw new Error(
+          `${options.messages}: the last message must be the assistant's answer to replay (or pass --text -)`,
+        );
       }
       answer = last.content;
       messages = messages.slice(0, -1);
@@ -149,9 +170,12 @@ export function registerStreamCommand(program: Command): void {
       if (options.json) write({ type: "end", verdict, ...(decision ? { decision } : {}) });
       else {
         process.stdout.write("\n");
-        const where = verdict.tier === "Safe" ? "" : ` at answer token ${verdict.index} (${verdict.category})`;
+        const where =
+          verdict.tier === "Safe" ? "" : ` at answer token ${verdict.index} (${verdict.category})`;
         process.stderr.write(`answer: ${verdict.tier}${where}; ${verdict.tokens} tokens`);
-        process.stderr.write(trigger ? `; stop at token ${trigger.index} (${trigger.tier})\n` : "; no stop\n");
+        process.stderr.write(
+          trigger ? `; stop at token ${trigger.index} (${trigger.tier})\n` : "; no stop\n",
+        );
         if (decision) process.stderr.write(decisionText(decision));
       }
       await session.close();

@@ -37,10 +37,17 @@ export function registerTokenizeCommand(program: Command): void {
     .command("tokenize")
     .description("print the token ids the model sees for a conversation, with segment boundaries")
     .requiredOption("--messages <file>", 'JSON array of {"role", "content"} messages; "-" reads stdin')
-    .option("--model <path>", "use the tokenizer and chat template of a model folder or .gguf (default: bundled Qwen3)")
+    .option(
+      "--model <path>",
+      "use the tokenizer and chat template of a model folder or .gguf (default: bundled Qwen3)",
+    )
     .option("--template <file>", "render this Jinja chat template")
     .addOption(new Option("--kind <kind>", "built-in renderer").choices(["gen", "stream"]).default("gen"))
-    .addOption(new Option("--system <policy>", "a leading system message").choices(["merge", "reject"]).default("merge"))
+    .addOption(
+      new Option("--system <policy>", "a leading system message")
+        .choices(["merge", "reject"])
+        .default("merge"),
+    )
     .option("--json", "one JSON object: {count, ids, segments: [{kind, text, tokenStart, tokenEnd}]}")
     .action(async (options: TokenizeCliOptions) => {
       const result = await runTokenize(options);

@@ -92,7 +92,8 @@ export async function decodeConstrained(
   const speculation = isSpeculativeScorer(scorer)
     ? await speculateSafe(scorer, promptTail, vocab, tierFirst, firstOptions)
     : undefined;
-  const dist = speculation?.tier ?? (await scorer.appendAndScore([...promptTail, ...vocab.safetyField], tierFirst));
+  const dist =
+    speculation?.tier ?? (await scorer.appendAndScore([...promptTail, ...vocab.safetyField], tierFirst));
   const raw = RISK_TIERS.map((_, i) => dist.get(tierFirst[i]!) ?? 0);
   const mass = raw.reduce((a, b) => a + b, 0);
   const probabilities = Object.fromEntries(
@@ -124,13 +125,22 @@ export async function decodeConstrained(
     // distribution read in the same pass is valid and the verdict is complete; otherwise take it back first.
     const firsts = [...new Set(firstOptions.map(([, ids]) => ids[0]!))];
     const first = argmax(firsts, knownCategory!);
-    const noneIsWhole = vocab.none.length === 1 && firstOptions.filter(([, ids]) => ids[0] === first).length === 1;
+    const noneIsWhole =
+      vocab.none.length === 1 && firstOptions.filter(([, ids]) => ids[0] === first).length === 1;
     const yes = vocab.refusals.Yes;
     const no = vocab.refusals.No;
     if (first === vocab.none[0] && noneIsWhole && yes.length === 1 && no.length === 1) {
       const refusal = argmax([yes[0]!, no[0]!], speculation.refusal!) === yes[0] ? "Yes" : "No";
       output.push(...vocab.none, ...vocab.refusalField, ...vocab.refusals[refusal], ...vocab.end);
-      return { tier, probabilities, tierMass: mass, categories, refusal, outputIds: output, extraEvaluations: 0 };
+      return {
+        tier,
+        probabilities,
+        tierMass: mass,
+        categories,
+        refusal,
+        outputIds: output,
+        extraEvaluations: 0,
+      };
     }
     await speculation.scorer.rollback(speculation.refusalLength);
   }

@@ -4,11 +4,7 @@
  * JavaScript Map), and every decode goes through the process-wide decode queue shared with Stream.
  */
 import os from "node:os";
-import {
-  LlamaFfiContext,
-  LlamaFfiModel,
-  LlamaLibrary,
-} from "../llama-ffi/index.js";
+import { LlamaFfiContext, LlamaFfiModel, LlamaLibrary } from "../llama-ffi/index.js";
 import {
   candidateProbabilities,
   checkFits,
@@ -41,7 +37,10 @@ export class FfiGenEngine implements GenEngine {
   }
 
   /** Load, or null (after `warn`) when the binding cannot be used with this libllama. */
-  static async load(options: GenEngineOptions, warn: (message: string) => void): Promise<FfiGenEngine | null> {
+  static async load(
+    options: GenEngineOptions,
+    warn: (message: string) => void,
+  ): Promise<FfiGenEngine | null> {
     const gpu = options.gpu !== false;
     const library = await LlamaLibrary.loadOrWarn(
       { gpu, log: options.logger ? (level, text) => options.logger!(level, text.trim()) : "silent" },
@@ -84,7 +83,9 @@ export class FfiGenEngine implements GenEngine {
     try {
       // Keep the longest common prefix, but re-evaluate at least the last prompt token (its logits are needed).
       const keep =
-        options.reuse === false ? 0 : Math.min(sharedPrefixLength(seq.tokens, promptIds), promptIds.length - 1);
+        options.reuse === false
+          ? 0
+          : Math.min(sharedPrefixLength(seq.tokens, promptIds), promptIds.length - 1);
       if (keep < seq.tokens.length) {
         await this.context.seqRemove(seq.id, keep);
         seq.tokens.length = keep;
@@ -115,12 +116,17 @@ class FfiLease implements GenLease {
 
   private async logitsAfter(tokens: readonly number[]): Promise<Float32Array> {
     if (tokens.length === 0) throw new Error("at least one token must be evaluated to read a distribution");
-    const [logits] = await this.context.decodeLogits([{ seq: this.seq.id, tokens, pos: this.seq.tokens.length }]);
+    const [logits] = await this.context.decodeLogits([
+      { seq: this.seq.id, tokens, pos: this.seq.tokens.length },
+    ]);
     this.seq.tokens.push(...tokens);
     return logits!;
   }
 
-  async appendAndScore(tokens: readonly number[], candidates: readonly number[]): Promise<Map<number, number>> {
+  async appendAndScore(
+    tokens: readonly number[],
+    candidates: readonly number[],
+  ): Promise<Map<number, number>> {
     return candidateProbabilities(await this.logitsAfter(tokens), candidates);
   }
 

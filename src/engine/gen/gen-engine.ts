@@ -29,7 +29,11 @@ export interface GenLease extends TokenScorer, GreedyGenerator {
   appendAndDistribution(tokens: readonly number[]): Promise<Map<number, number>>;
   /** Evaluate tokens without reading a distribution (benchmarks time prefill with it). */
   evaluateOnly(tokens: readonly number[]): Promise<void>;
-  generateGreedy(prompt: readonly number[], maxTokens: number, options?: { stopAtEog?: boolean }): Promise<number[]>;
+  generateGreedy(
+    prompt: readonly number[],
+    maxTokens: number,
+    options?: { stopAtEog?: boolean },
+  ): Promise<number[]>;
 }
 
 export interface GenEngine {
@@ -68,7 +72,10 @@ export function checkFits(promptTokens: number, contextSize: number, room = VERD
 }
 
 /** Softmax probability of each candidate given the full logits row. */
-export function candidateProbabilities(logits: Float32Array, candidates: readonly number[]): Map<number, number> {
+export function candidateProbabilities(
+  logits: Float32Array,
+  candidates: readonly number[],
+): Map<number, number> {
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
   let sum = 0;

@@ -62,7 +62,10 @@ export class LlamaGenEngine implements GenEngine {
         batchSize: options.batchSize ?? 512,
         flashAttention: options.flashAttention ?? "auto",
         ...(options.kvCacheType
-          ? { experimentalKvCacheKeyType: options.kvCacheType, experimentalKvCacheValueType: options.kvCacheType }
+          ? {
+              experimentalKvCacheKeyType: options.kvCacheType,
+              experimentalKvCacheValueType: options.kvCacheType,
+            }
           : {}),
       });
       const sequences = Array.from({ length: nSeq }, () => context.getSequence());
@@ -123,7 +126,10 @@ export class SequenceLease implements GenLease {
     private readonly serial: Serial,
   ) {}
 
-  async appendAndScore(tokens: readonly number[], candidates: readonly number[]): Promise<Map<number, number>> {
+  async appendAndScore(
+    tokens: readonly number[],
+    candidates: readonly number[],
+  ): Promise<Map<number, number>> {
     if (tokens.length === 0) throw new Error("appendAndScore needs at least one token");
     const items = tokens.map((t, i) =>
       i === tokens.length - 1 ? ([t, { generateNext: { probabilities: true } }] as const) : t,

@@ -6,7 +6,13 @@
  * Each piece is tokenized on its own; at build time we check that the pieces joined tokenize exactly as the
  * whole text does, so forcing pieces token by token yields the ids greedy generation of that text would.
  */
-import { RISK_TIERS, categoriesFor, type Category, type Direction, type RiskTier } from "../../core/labels.js";
+import {
+  RISK_TIERS,
+  categoriesFor,
+  type Category,
+  type Direction,
+  type RiskTier,
+} from "../../core/labels.js";
 
 /** The part of a tokenizer the output vocabulary needs. */
 export interface PlainTextEncoder {
@@ -38,7 +44,10 @@ export class OutputVocabularyError extends Error {
   override readonly name = "OutputVocabularyError";
 }
 
-export function buildGenOutputVocabulary(tokenizer: PlainTextEncoder, direction: Direction): GenOutputVocabulary {
+export function buildGenOutputVocabulary(
+  tokenizer: PlainTextEncoder,
+  direction: Direction,
+): GenOutputVocabulary {
   const enc = (text: string) => tokenizer.encode(text, { specials: false });
   const tiers = Object.fromEntries(RISK_TIERS.map((t) => [t, enc(` ${t}`)])) as Record<RiskTier, number[]>;
   const categories = new Map<Category, number[]>(categoriesFor(direction).map((c) => [c, enc(` ${c}`)]));

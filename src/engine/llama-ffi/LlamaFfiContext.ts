@@ -137,7 +137,9 @@ export class LlamaFfiContext {
       type_v: options.kvType === "f32" ? c.GGML_TYPE_F32 : c.GGML_TYPE_F16,
       kv_unified: kvUnified,
       no_perf: true,
-      ...(options.nOutputsMax !== undefined ? { n_outputs_max: positiveInt("nOutputsMax", options.nOutputsMax) } : {}),
+      ...(options.nOutputsMax !== undefined
+        ? { n_outputs_max: positiveInt("nOutputsMax", options.nOutputsMax) }
+        : {}),
     });
     const skip = options.skipLmHead ? new LmHeadSkip() : null;
     if (skip) params.cb_eval = skip.pointer;
@@ -228,7 +230,11 @@ export class LlamaFfiContext {
       throw new LlamaFfiInputError("decodeLogitsAt() needs a context created with embeddings: false");
     for (const [i, item] of items.entries()) {
       const at = item.outputAt ?? [];
-      if (at.some((k, j) => !Number.isInteger(k) || k < 0 || k >= item.tokens.length || (j > 0 && k <= at[j - 1]!))) {
+      if (
+        at.some(
+          (k, j) => !Number.isInteger(k) || k < 0 || k >= item.tokens.length || (j > 0 && k <= at[j - 1]!),
+        )
+      ) {
         throw new LlamaFfiInputError(`items[${i}].outputAt must be ascending indices into its tokens`);
       }
     }
@@ -344,7 +350,8 @@ export class LlamaFfiContext {
           seq: item.seq,
           token,
           pos: pos++,
-          output: outputs === "all" || (item.outputAt ? item.outputAt.includes(k) : k === item.tokens.length - 1),
+          output:
+            outputs === "all" || (item.outputAt ? item.outputAt.includes(k) : k === item.tokens.length - 1),
         });
       });
       next.set(item.seq, pos);

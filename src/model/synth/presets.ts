@@ -155,7 +155,10 @@ export function synthConfigJson(options: SynthConfigOptions): Record<string, unk
     use_cache: true,
     use_sliding_window: false,
     vocab_size: QWEN3_VOCAB_SIZE,
-    [SYNTHETIC_CONFIG_KEY]: { weights: "random", ...(options.seed === undefined ? {} : { seed: options.seed }) },
+    [SYNTHETIC_CONFIG_KEY]: {
+      weights: "random",
+      ...(options.seed === undefined ? {} : { seed: options.seed }),
+    },
   };
   if (options.kind === "stream") {
     const m = STREAM_LABEL_MAPS;
