@@ -1,9 +1,9 @@
 /**
  * Gen benchmark: our path (template-head KV reuse, tier from one distribution, constrained decode) against the
  * naive path a plain llama.cpp server user gets (whole prompt re-prefilled, unconstrained greedy decode of as many
- * output tokens), in the same process on the same model, plus the unavoidable work (prefill of what follows the
- * template head at the measured prefill rate, plus one decode step). The model is a 0.6B-shaped synthetic
- * checkpoint with random weights: the verdicts are meaningless, the timings are real.
+ * output tokens), in the same process on the same model, plus the unavoidable work (the prefill of what follows
+ * the template head, timed on the same warm state for each prompt, plus one decode step). The model is a
+ * 0.6B-shaped synthetic checkpoint with random weights: the verdicts are meaningless, the timings are real.
  */
 import os from "node:os";
 import { GenGuard } from "../src/guard/gen-guard.js";
@@ -44,7 +44,7 @@ export async function benchGen(options: GenBenchOptions) {
     if (prompts.length < 2) throw new Error("not enough prompts of the requested length in the dataset");
     const engine = guard.engine;
 
-    // Prefill rate and one decode step, on a fresh sequence (no reuse).
+    // Prefill rate of a fresh 256-token prompt (for reference) and one decode step.
     const probe = guard.tokenizer.encode(prompts.join("\n"), { specials: false }).slice(0, 256);
     const rate = await engine.withSequence(
       probe,
@@ -72,12 +72,25 @@ export async function benchGen(options: GenBenchOptions) {
       tailTokens: number;
       generated: number;
       unavoidableMs: number;
+      tailPrefillTokensPerSecond: number;
     }[] = [];
+    // The template head: what every prompt moderation shares before the conversation.
+    const idsOf = (prompt: string) => guard.tokenize([{ role: "user", content: prompt }]).ids;
+    const headLength = sharedPrefix(idsOf(prompts[0]!), idsOf(prompts[1]!));
     for (const prompt of prompts.slice(1)) {
+      const ids = idsOf(prompt);
       const t0 = performance.now();
       const v = await guard.moderatePrompt(prompt);
       const ms = performance.now() - t0;
-      const tail = v.tokens!.evaluated - v.tokens!.generated + 1;
+      // Unavoidable work, measured on the same warm state: trim the sequence back to the template head, time the
+      // prefill of the conversation and template tail, add one decode step.
+      await engine.withSequence(ids.slice(0, headLength + 1), async () => undefined);
+      const prefillMs = await engine.withSequence(ids, async (tail, lease) => {
+        const t1 = performance.now();
+        await lease.evaluateOnly(tail);
+        return performance.now() - t1;
+      });
+      const tail = ids.length - headLength;
       ours.push({
         ms,
         userTokens: guard.tokenizer.encode(prompt, { specials: false }).length,
@@ -85,7 +98,8 @@ export async function benchGen(options: GenBenchOptions) {
         promptTokens: v.tokens!.prompt,
         tailTokens: tail,
         generated: v.tokens!.generated,
-        unavoidableMs: (tail / rate.prefillTokensPerSecond) * 1000 + rate.decodeStepMs,
+        unavoidableMs: prefillMs + rate.decodeStepMs,
+        tailPrefillTokensPerSecond: tail / (prefillMs / 1000),
       });
     }
 
@@ -130,7 +144,7 @@ export async function benchGen(options: GenBenchOptions) {
         meanUserTokens: mean(ours.map((r) => r.userTokens)),
         meanRenderedTokens: mean(ours.map((r) => r.promptTokens)),
       },
-      engine: rate,
+      engine: { ...rate, tailPrefillTokensPerSecond: mean(ours.map((r) => r.tailPrefillTokensPerSecond)) },
       ours: {
         latencyMs: oursSummary,
         meanEvaluatedTokens: mean(ours.map((r) => r.tailTokens)),
@@ -167,6 +181,12 @@ export async function benchGen(options: GenBenchOptions) {
   } finally {
     await guard.close();
   }
+}
+
+function sharedPrefix(a: readonly number[], b: readonly number[]): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
 }
 
 function mean(values: number[]): number {
