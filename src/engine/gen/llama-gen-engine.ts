@@ -130,20 +130,13 @@ export class SequenceLease implements GenLease {
     tokens: readonly number[],
     candidates: readonly number[],
   ): Promise<Map<number, number>> {
-    if (tokens.length === 0) throw new Error("appendAndScore needs at least one token");
-    const items = tokens.map((t, i) =>
-      i === tokens.length - 1 ? ([t, { generateNext: { probabilities: true } }] as const) : t,
-    );
-    const results = await this.serial.run(() =>
-      this.seq.controlledEvaluate(items as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]),
-    );
-    const probs = results[tokens.length - 1]?.next.probabilities;
-    if (!probs) throw new Error("the engine returned no next-token distribution");
-    return new Map(candidates.map((c) => [c, probs.get(c as Token) ?? 0]));
+    const probs = await this.appendAndDistribution(tokens);
+    return new Map(candidates.map((c) => [c, probs.get(c) ?? 0]));
   }
 
-  /** Full next-token distribution after `tokens` (for fidelity checks). */
+  /** Full next-token distribution after `tokens` (node-llama-cpp builds it as a Map over the vocabulary). */
   async appendAndDistribution(tokens: readonly number[]): Promise<Map<number, number>> {
+    if (tokens.length === 0) throw new Error("at least one token must be evaluated to read a distribution");
     const items = tokens.map((t, i) =>
       i === tokens.length - 1 ? ([t, { generateNext: { probabilities: true } }] as const) : t,
     );
