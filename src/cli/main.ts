@@ -1,4 +1,5 @@
 /** The `qwen3guard` command line: one file per command under ./commands. */
+import { createRequire } from "node:module";
 import { Command } from "commander";
 import { registerSynthCommand } from "./commands/synth.js";
 import { registerConvertCommand } from "./commands/convert.js";
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   program
     .name("qwen3guard")
     .description("Guardrail runtime for the Qwen3Guard safety models (Gen and Stream)")
+    .version((createRequire(import.meta.url)("../../package.json") as { version: string }).version)
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // Commands register themselves here (one import per command file).
