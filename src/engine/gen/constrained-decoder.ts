@@ -42,6 +42,8 @@ async function chooseOption<T>(
     let token: number;
     if (nextTokens.length === 1) {
       token = nextTokens[0]!;
+      // A forced token follows the position `known` describes: the next choice must be read after it.
+      known = undefined;
     } else if (known) {
       token = argmax(nextTokens, known);
       known = undefined;
