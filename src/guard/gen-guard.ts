@@ -159,7 +159,7 @@ export class GenGuard {
         decoded.probabilities,
         {
           prompt: ids.length,
-          evaluated: tail.length + decoded.outputIds.length - 1,
+          evaluated: decoded.evaluatedTokens,
           generated: decoded.outputIds.length,
         },
         started,

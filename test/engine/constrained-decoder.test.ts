@@ -38,6 +38,8 @@ function probabilities(logits: number[], candidates: readonly number[]): Map<num
 class FakeSequence implements SpeculativeScorer {
   tokens: number[];
   calls = 0;
+  /** Every token ever evaluated, taken-back ones included. */
+  evaluated = 0;
   constructor(
     private readonly seed: number,
     prefix: readonly number[],
@@ -47,6 +49,7 @@ class FakeSequence implements SpeculativeScorer {
   async appendAndScore(tokens: readonly number[], candidates: readonly number[]) {
     assert.ok(tokens.length > 0);
     this.calls++;
+    this.evaluated += tokens.length;
     this.tokens.push(...tokens);
     return probabilities(logitsAfter(this.seed, this.tokens), candidates);
   }
@@ -55,6 +58,7 @@ class FakeSequence implements SpeculativeScorer {
     queries: readonly { index: number; candidates: readonly number[] }[],
   ) {
     this.calls++;
+    this.evaluated += tokens.length;
     const start = this.tokens.length;
     this.tokens.push(...tokens);
     return queries.map((q) =>
@@ -176,6 +180,7 @@ for (const direction of ["prompt", "response"] as const) {
           assert.deepEqual(seq.tokens, full.slice(0, seq.tokens.length), `seed ${seed}: sequence state`);
           assert.ok(seq.tokens.length >= prompt.length + vocab.safetyField.length, `seed ${seed}`);
           assert.equal(result.extraEvaluations, seq.calls - 1, `seed ${seed}: evaluations`);
+          assert.equal(result.evaluatedTokens, seq.evaluated, `seed ${seed}: evaluated tokens`);
         }
       });
     }

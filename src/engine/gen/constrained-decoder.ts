@@ -23,6 +23,8 @@ export interface ConstrainedDecodeResult {
   outputIds: number[];
   /** Number of engine evaluations after the prompt's. */
   extraEvaluations: number;
+  /** Tokens sent to the engine: the prompt tail, then output tokens (speculated ones taken back included). */
+  evaluatedTokens: number;
 }
 
 /** Pick, greedily, one of several token sequences (no option may be a prefix of another). */
@@ -30,7 +32,7 @@ async function chooseOption<T>(
   scorer: TokenScorer,
   pending: number[],
   options: readonly (readonly [T, readonly number[]])[],
-  counter: { evaluations: number },
+  counter: { evaluations: number; tokens: number },
   /** The distribution for the first choice, when already read (then `pending` must be empty). */
   known?: Map<number, number>,
 ): Promise<{ choice: T; pending: number[] }> {
@@ -50,6 +52,7 @@ async function chooseOption<T>(
     } else {
       const probs = await scorer.appendAndScore(pending, nextTokens);
       counter.evaluations++;
+      counter.tokens += pending.length;
       pending = [];
       token = argmax(nextTokens, probs);
     }
@@ -81,7 +84,7 @@ export async function decodeConstrained(
   promptTail: readonly number[],
   vocab: GenOutputVocabulary,
 ): Promise<ConstrainedDecodeResult> {
-  const counter = { evaluations: 0 };
+  const counter = { evaluations: 0, tokens: promptTail.length + vocab.safetyField.length };
   const output: number[] = [...vocab.safetyField];
 
   // 1. Tier: one distribution after "Safety:". A speculative engine also evaluates the Safe continuation in the
@@ -94,6 +97,7 @@ export async function decodeConstrained(
   const speculation = isSpeculativeScorer(scorer)
     ? await speculateSafe(scorer, promptTail, vocab, tierFirst, firstOptions)
     : undefined;
+  if (speculation) counter.tokens += speculation.length;
   const dist =
     speculation?.tier ?? (await scorer.appendAndScore([...promptTail, ...vocab.safetyField], tierFirst));
   const raw = RISK_TIERS.map((_, i) => dist.get(tierFirst[i]!) ?? 0);
@@ -142,6 +146,7 @@ export async function decodeConstrained(
         refusal,
         outputIds: output,
         extraEvaluations: 0,
+        evaluatedTokens: counter.tokens,
       };
     }
     await speculation.scorer.rollback(speculation.refusalLength);
@@ -201,6 +206,7 @@ export async function decodeConstrained(
     refusal,
     outputIds: output,
     extraEvaluations: counter.evaluations,
+    evaluatedTokens: counter.tokens,
   };
 }
 
