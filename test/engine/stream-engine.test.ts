@@ -218,3 +218,33 @@ test("engines: an untied Stream checkpoint without lm_head converts and loads; b
     "the two engines agree",
   );
 });
+
+test("node-llama-cpp engine: a sequence holds all contextSize positions without shifting the context", async () => {
+  // node-llama-cpp shifts (erases the start of) a sequence that reaches its context size minus one; the Stream
+  // session lets a sequence fill every position of contextSize, so the last one must still see the whole prefix
+  const gguf = path.join(tmp.dir, "full-context.gguf");
+  await convertHfToGguf({ modelDir, outFile: gguf, type: "f32" });
+  const ids = Array.from({ length: 256 }, (_, i) => (i * 7919 + 17) % 151000);
+  const reference = ReferenceQwen3.load(modelDir).forward(ids).hidden;
+  const engine = await loadHiddenStateEngine({
+    ggufPath: gguf,
+    engine: "node-llama-cpp",
+    sequences: 1,
+    contextSize: 256,
+    kvType: "f32",
+    flashAttention: false,
+    threads: 1,
+    logger: () => {},
+  });
+  try {
+    assert.equal(engine.contextSize, 256);
+    await engine.open(0);
+    const [head] = await engine.decode([{ seq: 0, tokens: ids.slice(0, 255) }]);
+    const [last] = await engine.decode([{ seq: 0, tokens: ids.slice(255) }]);
+    const got = [...head!, ...last!];
+    assert.equal(got.length, 256);
+    assert.ok(maxAbs(got[255]!, reference[255]!) < 1e-4, "the last position still sees the whole prefix");
+  } finally {
+    await engine.dispose();
+  }
+});

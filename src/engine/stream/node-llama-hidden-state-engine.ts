@@ -72,7 +72,8 @@ export class NodeLlamaHiddenStateEngine implements HiddenStateEngine {
     if (slot) return slot;
     const kv = this.options.kvType === "f32" ? "F32" : "F16";
     const context = await this.model.createContext({
-      contextSize: this.contextSize,
+      // a node-llama-cpp sequence holds contextSize - 1 tokens before it shifts: ask for one more
+      contextSize: this.contextSize + 1,
       sequences: 1,
       threads: this.options.threads ?? engineThreads(),
       flashAttention: this.options.flashAttention ?? false,
@@ -88,7 +89,17 @@ export class NodeLlamaHiddenStateEngine implements HiddenStateEngine {
         "node-llama-cpp's context has no internal getEmbedding(): this fallback needs node-llama-cpp 3.21.1 (npm ci)",
       );
     }
-    slot = { context, sequence: context.getSequence(), addon: addon as EmbeddingAddonContext };
+    // never shift silently (erasing the prompt would change every later hidden state): overflow is an error
+    const sequence = context.getSequence({
+      contextShift: {
+        strategy: () => {
+          throw new RangeError(
+            `sequence ${seq} is full (${this.contextSize} positions): the engine never shifts the context`,
+          );
+        },
+      },
+    });
+    slot = { context, sequence, addon: addon as EmbeddingAddonContext };
     this.slots[seq] = slot;
     return slot;
   }
