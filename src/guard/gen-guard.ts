@@ -80,7 +80,13 @@ export class GenGuard {
     }
     engine ??= await LlamaGenEngine.load(engineOptions);
     const template = options.template === "builtin" ? undefined : assets.chatTemplate?.template;
-    return new GenGuard(engine, assets.tokenizer, assets, template);
+    try {
+      return new GenGuard(engine, assets.tokenizer, assets, template);
+    } catch (error) {
+      // The output vocabulary is checked against the model's tokenizer here: do not leave the engine loaded.
+      await engine.dispose();
+      throw error;
+    }
   }
 
   /** Render a conversation to the exact Gen prompt this guard will evaluate. */
