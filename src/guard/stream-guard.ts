@@ -171,6 +171,8 @@ export class StreamGuard {
       const states = await this.coalescer.submit(seq, prefix);
       const scores = this.heads.apply(states[promptIds.length - 1]!, "query");
       const prompt = promptVerdictOf(scores, this.heads.weights.query.categoryLabels, promptIds.length);
+      // close() ran during the prompt's decode: it did not see this session, and the engine is going away
+      if (this.closed) throw new StreamGuardClosedError("the Stream guard was closed");
       const session = new StreamSession(
         {
           engine: this.engine,

@@ -10,6 +10,7 @@ import type { StreamGuard } from "../../src/guard/stream-guard.js";
 import {
   StreamCapacityError,
   StreamContextFullError,
+  StreamGuardClosedError,
   StreamInputError,
   StreamSessionClosedError,
 } from "../../src/guard/stream-errors.js";
@@ -185,4 +186,18 @@ test("bad input: out-of-vocabulary ids, mixing ids and text, a too-long answer, 
     ]),
     InvalidConversationError,
   );
+});
+
+test("closing the guard while a session's prompt is being decoded: openStream throws, no session outlives the guard", async () => {
+  const other = await loadGuard(tmp.dir, { maxSessions: 1 });
+  const engine = other.engine;
+  const original = engine.decode.bind(engine);
+  let closing: Promise<void> | undefined;
+  engine.decode = (items) => {
+    closing ??= other.close(); // close() runs while the prompt's decode is in flight
+    return original(items);
+  };
+  await assert.rejects(other.openStream([{ role: "user", content: "hello" }]), StreamGuardClosedError);
+  await closing;
+  assert.equal(other.openSessions, 0);
 });
