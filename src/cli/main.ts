@@ -31,5 +31,10 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
+  // `qwen3guard moderate --batch | head`: a closed pipe ends the output, not with a crash.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    throw error;
+  });
   await buildProgram().parseAsync(argv as string[]);
 }

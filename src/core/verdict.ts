@@ -19,7 +19,7 @@ export interface GenOutput {
 export interface TokenCounts {
   /** Tokens of the whole prompt the model saw. */
   prompt: number;
-  /** Tokens that actually had to be evaluated (prompt minus reused prefix). */
+  /** Tokens the engine evaluated for this verdict: the prompt past the reused prefix, plus output tokens. */
   evaluated: number;
   /** Tokens generated. */
   generated: number;
@@ -28,7 +28,7 @@ export interface TokenCounts {
 export interface Timings {
   /** From the call to the verdict. */
   totalMs: number;
-  /** Waiting for a free engine sequence (other requests in flight). */
+  /** Before evaluation: rendering, tokenizing, waiting for a free engine sequence, trimming its KV cache. */
   queuedMs: number;
   /** Evaluation and decoding on the engine. */
   engineMs: number;

@@ -53,6 +53,9 @@ function verdictText(v: Verdict, decision: Decision | undefined): string {
   return lines.join("\n") + "\n";
 }
 
+/** Longest batch line accepted (a conversation larger than any context the guard can hold). */
+const MAX_BATCH_LINE_CHARS = 4_000_000;
+
 async function runBatch(
   guard: GenGuard,
   options: ModerateCliOptions,
@@ -94,6 +97,11 @@ async function runBatch(
     }
     const task = (async () => {
       try {
+        if (line.length > MAX_BATCH_LINE_CHARS) {
+          throw new Error(
+            `line is ${line.length} characters, over the ${MAX_BATCH_LINE_CHARS} a batch line may hold`,
+          );
+        }
         const item = parseBatchLine(line);
         const verdict = await guard.moderate(item.messages, { mode: options.mode, system: options.system });
         const decision = policy ? decide(policy, verdict) : undefined;
