@@ -94,7 +94,7 @@ export async function benchGen(options: GenBenchOptions) {
       ours.push({
         ms,
         userTokens: guard.tokenizer.encode(prompt, { specials: false }).length,
-        decisions: v.categories.length === 0 ? 1 : 2 * v.categories.length,
+        decisions: v.tokens!.evaluations - 1,
         promptTokens: v.tokens!.prompt,
         tailTokens: tail,
         generated: v.tokens!.generated,

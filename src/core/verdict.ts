@@ -23,6 +23,8 @@ export interface TokenCounts {
   evaluated: number;
   /** Tokens generated. */
   generated: number;
+  /** Engine evaluations (decodes) the verdict took: 1 for the prompt, plus one per open choice of the format. */
+  evaluations: number;
 }
 
 export interface Timings {
