@@ -9,6 +9,7 @@ import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } fro
 import { engineThreads, getLlamaRuntime } from "../llama-runtime.js";
 import { checkFits, type GenEngine, type GenEngineOptions, type GenLease } from "./gen-engine.js";
 import { SequencePool } from "./sequence-pool.js";
+import { llamaDecodeQueue } from "../llama-ffi/decodeQueue.js";
 
 export { ContextOverflowError } from "./gen-engine.js";
 
@@ -17,19 +18,8 @@ export { ContextOverflowError } from "./gen-engine.js";
  * request the other's next-token distribution (concurrent fast-mode verdicts came back with swapped tiers,
  * test/guard/gen-concurrency.test.ts), so the engine never lets two evaluations overlap.
  */
-class Serial {
-  private last: Promise<unknown> = Promise.resolve();
-
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.last.then(fn);
-    this.last = result.catch(() => undefined);
-    return result;
-  }
-}
-
 export class LlamaGenEngine implements GenEngine {
   readonly kind = "node-llama-cpp" as const;
-  private readonly serial = new Serial();
   private readonly pool: SequencePool<LlamaContextSequence & { tokens: readonly number[] }>;
 
   private constructor(
@@ -93,17 +83,17 @@ export class LlamaGenEngine implements GenEngine {
     checkFits(promptIds.length, this.contextSize, options.room);
     const seq = await this.pool.acquire(promptIds);
     try {
-      const reused = await this.serial.run(async () => {
+      const reused = await llamaDecodeQueue.run(async () => {
         if (options.reuse === false) await seq.clearHistory();
         // Keep the longest common prefix but always re-evaluate at least one token, whose logits we need.
         await seq.adaptStateToTokens(promptIds.slice(0, -1) as Token[], false);
         return seq.nextTokenIndex;
       });
       const tail = promptIds.slice(reused);
-      return await work(tail, new SequenceLease(this.model, seq, reused, this.serial));
+      return await work(tail, new SequenceLease(this.model, seq, reused));
     } catch (error) {
       // A failed evaluation may leave the sequence in an unknown state: start it afresh next time.
-      await this.serial.run(() => seq.clearHistory()).catch(() => undefined);
+      await llamaDecodeQueue.run(() => seq.clearHistory()).catch(() => undefined);
       throw error;
     } finally {
       this.pool.release(seq);
@@ -123,7 +113,6 @@ export class SequenceLease implements GenLease {
     private readonly seq: LlamaContextSequence,
     /** Prompt tokens whose KV state was reused. */
     readonly reusedTokens: number,
-    private readonly serial: Serial,
   ) {}
 
   async appendAndScore(
@@ -140,7 +129,7 @@ export class SequenceLease implements GenLease {
     const items = tokens.map((t, i) =>
       i === tokens.length - 1 ? ([t, { generateNext: { probabilities: true } }] as const) : t,
     );
-    const results = await this.serial.run(() =>
+    const results = await llamaDecodeQueue.run(() =>
       this.seq.controlledEvaluate(items as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]),
     );
     const probs = results[tokens.length - 1]?.next.probabilities;
@@ -150,7 +139,7 @@ export class SequenceLease implements GenLease {
 
   /** Evaluate tokens without reading any distribution (benchmarks use it to time prefill). */
   async evaluateOnly(tokens: readonly number[]): Promise<void> {
-    await this.serial.run(() => this.seq.evaluateWithoutGeneratingNewTokens(tokens as Token[]));
+    await llamaDecodeQueue.run(() => this.seq.evaluateWithoutGeneratingNewTokens(tokens as Token[]));
   }
 
   async generateGreedy(
@@ -161,7 +150,7 @@ export class SequenceLease implements GenLease {
     const out: number[] = [];
     if (maxTokens <= 0) return out;
     const stopAtEog = options.stopAtEog ?? true;
-    return this.serial.run(async () => {
+    return llamaDecodeQueue.run(async () => {
       for await (const token of this.seq.evaluate(prompt as Token[], {
         temperature: 0,
         yieldEogToken: !stopAtEog,
