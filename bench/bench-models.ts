@@ -1,13 +1,12 @@
 /** Synthetic models for benchmarks, built once and cached in .cache/bench (git-ignored). */
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { repoRoot } from "./repo-root.js";
 import { synthesizeModel } from "../src/model/synth/index.js";
 import type { SynthKind, SynthShape } from "../src/model/synth/presets.js";
 import { ensureGgufDetailed } from "../src/model/convert/gguf-cache.js";
 import type { GgufOutputType } from "../src/model/convert/qwen3-tensor-plan.js";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const benchCacheDir = process.env.QWEN3GUARD_BENCH_CACHE ?? path.join(repoRoot, ".cache", "bench");
 
 export interface BenchModel {

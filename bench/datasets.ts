@@ -2,10 +2,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
-import { fileURLToPath } from "node:url";
+import { repoRoot } from "./repo-root.js";
 import { parse } from "csv-parse/sync";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const sharedDir = process.env.QWEN3GUARD_SHARED ?? path.resolve(repoRoot, "../shared");
 
 function datasetFile(name: string): string {
