@@ -79,26 +79,25 @@ export class FfiGenEngine implements GenEngine {
     options: { reuse?: boolean; room?: number } = {},
   ): Promise<T> {
     checkFits(promptIds.length, this.contextSize, options.room);
-    const seq = await this.pool.acquire(promptIds);
-    try {
-      // Keep the longest common prefix, but re-evaluate at least the last prompt token (its logits are needed).
-      const keep =
-        options.reuse === false
-          ? 0
-          : Math.min(sharedPrefixLength(seq.tokens, promptIds), promptIds.length - 1);
-      if (keep < seq.tokens.length) {
-        await this.context.seqRemove(seq.id, keep);
-        seq.tokens.length = keep;
-      }
-      return await work(promptIds.slice(keep), new FfiLease(this.context, seq, keep));
-    } catch (error) {
-      // A failed evaluation may leave the sequence in an unknown state: start it afresh next time.
-      await this.context.seqRemove(seq.id, 0).catch(() => undefined);
-      seq.tokens.length = 0;
-      throw error;
-    } finally {
-      this.pool.release(seq);
-    }
+    return this.pool.use(
+      promptIds,
+      async (seq) => {
+        // Keep the longest common prefix, but re-evaluate at least the last prompt token (its logits are needed).
+        const keep =
+          options.reuse === false
+            ? 0
+            : Math.min(sharedPrefixLength(seq.tokens, promptIds), promptIds.length - 1);
+        if (keep < seq.tokens.length) {
+          await this.context.seqRemove(seq.id, keep);
+          seq.tokens.length = keep;
+        }
+        return work(promptIds.slice(keep), new FfiLease(this.context, seq, keep));
+      },
+      async (seq) => {
+        seq.tokens.length = 0;
+        await this.context.seqRemove(seq.id, 0);
+      },
+    );
   }
 
   async dispose(): Promise<void> {

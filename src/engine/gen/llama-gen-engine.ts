@@ -81,23 +81,19 @@ export class LlamaGenEngine implements GenEngine {
     options: { reuse?: boolean; room?: number } = {},
   ): Promise<T> {
     checkFits(promptIds.length, this.contextSize, options.room);
-    const seq = await this.pool.acquire(promptIds);
-    try {
-      const reused = await llamaDecodeQueue.run(async () => {
-        if (options.reuse === false) await seq.clearHistory();
-        // Keep the longest common prefix but always re-evaluate at least one token, whose logits we need.
-        await seq.adaptStateToTokens(promptIds.slice(0, -1) as Token[], false);
-        return seq.nextTokenIndex;
-      });
-      const tail = promptIds.slice(reused);
-      return await work(tail, new SequenceLease(this.model, seq, reused));
-    } catch (error) {
-      // A failed evaluation may leave the sequence in an unknown state: start it afresh next time.
-      await llamaDecodeQueue.run(() => seq.clearHistory()).catch(() => undefined);
-      throw error;
-    } finally {
-      this.pool.release(seq);
-    }
+    return this.pool.use(
+      promptIds,
+      async (seq) => {
+        const reused = await llamaDecodeQueue.run(async () => {
+          if (options.reuse === false) await seq.clearHistory();
+          // Keep the longest common prefix but always re-evaluate at least one token, whose logits we need.
+          await seq.adaptStateToTokens(promptIds.slice(0, -1) as Token[], false);
+          return seq.nextTokenIndex;
+        });
+        return work(promptIds.slice(reused), new SequenceLease(this.model, seq, reused));
+      },
+      (seq) => llamaDecodeQueue.run(() => seq.clearHistory()),
+    );
   }
 
   async dispose(): Promise<void> {

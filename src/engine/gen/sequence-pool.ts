@@ -46,4 +46,24 @@ export class SequencePool<S extends PooledSequence> {
     this.free.push(seq);
     this.waiters.shift()?.();
   }
+
+  /**
+   * Hold a sequence chosen for `promptIds` while `work` runs. A failed `work` may leave the sequence in an unknown
+   * state: `reset` empties it before it goes back to the pool.
+   */
+  async use<T>(
+    promptIds: readonly number[],
+    work: (seq: S) => Promise<T>,
+    reset: (seq: S) => Promise<void>,
+  ): Promise<T> {
+    const seq = await this.acquire(promptIds);
+    try {
+      return await work(seq);
+    } catch (error) {
+      await reset(seq).catch(() => undefined);
+      throw error;
+    } finally {
+      this.release(seq);
+    }
+  }
 }
