@@ -1,9 +1,19 @@
-/** Shared access to the reference Gen prompt fixtures (copied from the reference set into test/core/prompt-fixtures). */
-import { readFileSync } from "node:fs";
+/**
+ * The reference Gen prompt fixtures, read from the reference set itself (shared/reference/fixtures beside the clone,
+ * as CI lays it out), so the byte comparisons are against the official renderings, not a copy.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseChatMessages, type ChatMessage } from "../../src/core/messages.js";
 
-export const FIXTURE_DIR = fileURLToPath(new URL("./prompt-fixtures/", import.meta.url));
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const FIXTURE_DIR = path.resolve(repoRoot, "../shared/reference/fixtures") + path.sep;
+if (!existsSync(`${FIXTURE_DIR}messages.json`)) {
+  throw new Error(
+    `${FIXTURE_DIR} is missing: the prompt tests need shared/ beside the repository clone (../shared)`,
+  );
+}
 
 export const FIXTURE_NAMES = [
   "gen-prompt-moderation.txt",
