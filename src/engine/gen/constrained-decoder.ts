@@ -126,6 +126,16 @@ export async function decodeConstrained(
 
   // 2. Categories: "None", or one or more names separated by ",".
   const categories: Category[] = [];
+  const finish = (refusal: "Yes" | "No" | undefined): ConstrainedDecodeResult => ({
+    tier,
+    probabilities,
+    tierMass: mass,
+    categories,
+    refusal,
+    outputIds: output,
+    extraEvaluations: counter.evaluations,
+    evaluatedTokens: counter.tokens,
+  });
   if (speculation && tier === "Safe" && speculation.refusalLength > 0) {
     // Responses also speculated ` None\nRefusal:`: if the model's first choice is None, the refusal
     // distribution read in the same pass is valid and the verdict is complete; otherwise take it back first.
@@ -138,16 +148,7 @@ export async function decodeConstrained(
     if (first === vocab.none[0] && noneIsWhole && yes.length === 1 && no.length === 1) {
       const refusal = argmax([yes[0]!, no[0]!], speculation.refusal!) === yes[0] ? "Yes" : "No";
       output.push(...vocab.none, ...vocab.refusalField, ...vocab.refusals[refusal], ...vocab.end);
-      return {
-        tier,
-        probabilities,
-        tierMass: mass,
-        categories,
-        refusal,
-        outputIds: output,
-        extraEvaluations: 0,
-        evaluatedTokens: counter.tokens,
-      };
+      return finish(refusal);
     }
     await speculation.scorer.rollback(speculation.refusalLength);
   }
@@ -198,16 +199,7 @@ export async function decodeConstrained(
     output.push(...vocab.refusals[refusal]);
   }
   output.push(...vocab.end);
-  return {
-    tier,
-    probabilities,
-    tierMass: mass,
-    categories,
-    refusal,
-    outputIds: output,
-    extraEvaluations: counter.evaluations,
-    evaluatedTokens: counter.tokens,
-  };
+  return finish(refusal);
 }
 
 interface Speculation {
