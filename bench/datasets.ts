@@ -1,18 +1,16 @@
-/** Real text from ../shared/datasets for benchmarks (never for accuracy: the benchmark models are synthetic). */
+/** Real text from the repository's data/datasets for benchmarks (never for accuracy: the benchmark models are synthetic). */
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
 import { repoRoot } from "./repo-root.js";
 import { parse } from "csv-parse/sync";
 
-export const sharedDir = process.env.QWEN3GUARD_SHARED ?? path.resolve(repoRoot, "../shared");
+export const datasetsDir = path.join(repoRoot, "data", "datasets");
 
 function datasetFile(name: string): string {
-  const file = path.join(sharedDir, "datasets", name);
+  const file = path.join(datasetsDir, name);
   if (!fs.existsSync(file)) {
-    throw new Error(
-      `${file} is missing: benchmarks read shared/datasets beside the clone (or set QWEN3GUARD_SHARED)`,
-    );
+    throw new Error(`${file} is missing: it is part of the repository (data/); restore it with git checkout`);
   }
   return file;
 }

@@ -3,7 +3,7 @@
  *
  * One `Llama` instance per process and GPU choice. node-llama-cpp is imported on first use only: the koffi
  * binding (the default engine) does not need its JavaScript, which costs ~35 MB of memory to load. Threads are always the available cores: node-llama-cpp's
- * default (max(4, cores)) makes ggml's spinning barriers collapse on a 2-core machine (see ENGINE-NOTES.md).
+ * default (max(4, cores)) makes ggml's spinning barriers collapse on a 2-core machine (docs/engine.md).
  */
 import os from "node:os";
 import type { Llama } from "node-llama-cpp";

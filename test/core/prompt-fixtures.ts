@@ -1,19 +1,13 @@
 /**
- * The reference Gen prompt fixtures, read from the reference set itself (shared/reference/fixtures beside the clone,
- * as CI lays it out), so the byte comparisons are against the official renderings, not a copy.
+ * The exact Gen prompts the official chat template renders (data/fixtures, with the conversations in
+ * messages.json): the renderer is compared with them byte for byte.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseChatMessages, type ChatMessage } from "../../src/core/messages.js";
+import { dataFile } from "../helpers/repo-data.js";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const FIXTURE_DIR = path.resolve(repoRoot, "../shared/reference/fixtures") + path.sep;
-if (!existsSync(`${FIXTURE_DIR}messages.json`)) {
-  throw new Error(
-    `${FIXTURE_DIR} is missing: the prompt tests need shared/ beside the repository clone (../shared)`,
-  );
-}
+export const FIXTURE_DIR = path.dirname(dataFile("fixtures", "messages.json")) + path.sep;
 
 export const FIXTURE_NAMES = [
   "gen-prompt-moderation.txt",

@@ -78,7 +78,7 @@ test("llama.cpp loads the F32 and Q8_0 GGUFs, tokenizes like tokenizer.json, and
   let ids: Token[];
   let probsF32: Map<Token, number>;
   try {
-    // Known ids of the Qwen3 tokenizer (ENGINE-NOTES.md, measured with Hugging Face's tokenizer).
+    // Known ids of the Qwen3 tokenizer (measured with Hugging Face's tokenizer).
     assert.deepEqual(model.tokenize(" Safe", false), [22291]);
     assert.deepEqual(model.tokenize(" Unsafe", false), [73067]);
     assert.deepEqual(model.tokenize("Safety:", false), [73037, 25]);

@@ -1,26 +1,12 @@
 /** Shared test data for the tokenizer tests: the RTP-LX prompts, the Gen fixtures, and HF's reference tokenizer. */
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { bundledQwen3TokenizerPath } from "../../src/model/tokenizer/index.js";
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-/** shared/ lies beside the clone (../shared from the repo root), as CI lays it out. */
-export const sharedDir = path.resolve(repoRoot, "../shared");
-
-function sharedFile(...parts: string[]): string {
-  const file = path.join(sharedDir, ...parts);
-  if (!fs.existsSync(file)) {
-    throw new Error(
-      `${file} is missing: the tokenizer tests need shared/ beside the repository clone (../shared)`,
-    );
-  }
-  return file;
-}
+import { dataFile } from "../helpers/repo-data.js";
 
 /** The 2,080 RTP-LX prompts (26 locales). */
 export function rtpLxPrompts(): string[] {
-  const file = sharedFile("datasets", "rtp-lx-26-locales-sample.jsonl");
+  const file = dataFile("datasets", "rtp-lx-26-locales-sample.jsonl");
   return fs
     .readFileSync(file, "utf8")
     .split("\n")
@@ -39,7 +25,7 @@ export const FIXTURE_NAMES = [
 ] as const;
 
 export function fixtureText(name: string): string {
-  return fs.readFileSync(sharedFile("reference", "fixtures", name), "utf8");
+  return fs.readFileSync(dataFile("fixtures", name), "utf8");
 }
 
 /** The Gen prompt-moderation fixture cut around its user message: [before, after]. */

@@ -1,6 +1,6 @@
 /**
  * One queue for every llama.cpp decode of the process. ggml's CPU threads spin at barriers: two decodes at once on
- * a 2-core machine means 4 spinning threads and a collapse in throughput (ENGINE-NOTES.md). Every engine that
+ * a 2-core machine means 4 spinning threads and a collapse in throughput (docs/engine.md). Every engine that
  * runs llama.cpp work (this binding, and node-llama-cpp evaluations if they opt in) goes through
  * `llamaDecodeQueue.run(...)`, which starts a task only when the previous one has settled.
  */

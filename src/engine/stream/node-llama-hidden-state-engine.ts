@@ -1,7 +1,7 @@
 /**
  * Fallback hidden-state engine on node-llama-cpp, for when the koffi binding is unavailable (its ABI check
  * failed). node-llama-cpp exposes only the LAST token's hidden state of a decode, through an internal path
- * (ENGINE-NOTES.md "Per-token hidden states"): a context created with the undocumented option `_embeddings: true`;
+ * (docs/stream.md, "Engines"): a context created with the undocumented option `_embeddings: true`;
  * after `seq.evaluateWithoutGeneratingNewTokens(tokens)`, `context._ctx.getEmbedding(n)` returns the hidden state
  * of the last token of the last decode, context-wide. Hence one token per decode and one context per sequence,
  * read synchronously right after the decode, all inside the process-wide decode queue.

@@ -1,6 +1,6 @@
 /**
- * config.json contents for synthetic checkpoints: the real Qwen3Guard shapes (0.6B / 4B / 8B, from
- * /work/shared/reference/QWEN3GUARD.md) and a `tiny` shape for tests. Field names follow the official
+ * config.json contents for synthetic checkpoints: the real Qwen3Guard shapes (0.6B / 4B / 8B, as the official
+ * config.json files give them) and a `tiny` shape for tests. Field names follow the official
  * config.json files (docs/checkpoint-layout.md).
  */
 import { CAUSAL_LM_ARCHITECTURE, GUARD_ARCHITECTURE } from "../hf-config.js";
