@@ -1,3 +1,4 @@
+export * from "./errors.js";
 export * from "./labels.js";
 export * from "./messages.js";
 export * from "./segments.js";
