@@ -33,7 +33,7 @@ export async function benchStream(options: StreamBenchOptions) {
     quantization: "q8_0",
     cacheDir: benchCacheDir,
     contextSize,
-    maxSessions: 1,
+    sequences: 1,
     warn: (m) => process.stderr.write(`warning: ${m}\n`),
     logger: (level, message) => {
       if (level === "error") process.stderr.write(`llama.cpp: ${message}\n`);

@@ -2,14 +2,32 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import cliProgress from "cli-progress";
 import type { EnsureGgufProgress } from "../model/convert/gguf-cache.js";
+import { ENGINE_DEFAULTS, type EngineOptions, type KvCacheType } from "../engine/engine-options.js";
 
 export interface EngineCliOptions {
   model?: string;
   quantization: "q8_0" | "f16" | "f32";
   gpu: "auto" | "cpu";
   contextSize: number;
+  kvCache: KvCacheType;
   cacheDir?: string;
   progress: boolean;
+}
+
+/** The engine options a command's flags ask for (llama.cpp errors go to stderr). */
+export function engineOptionsOf(
+  options: EngineCliOptions,
+): EngineOptions & Pick<EngineCliOptions, "quantization" | "cacheDir"> {
+  return {
+    quantization: options.quantization,
+    gpu: options.gpu,
+    contextSize: options.contextSize,
+    kvCache: options.kvCache,
+    ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+    logger: (level: string, message: string) => {
+      if (level === "error") process.stderr.write(`llama.cpp: ${message}\n`);
+    },
+  };
 }
 
 function positiveInt(value: string): number {
@@ -34,7 +52,20 @@ export function addEngineOptions(command: Command): Command {
         .choices(["auto", "cpu"])
         .default("auto"),
     )
-    .option("--context-size <tokens>", "KV cache tokens per sequence", positiveInt, 4096)
+    .option(
+      "--context-size <tokens>",
+      "positions one conversation (with its verdict or answer) may use",
+      positiveInt,
+      ENGINE_DEFAULTS.contextSize,
+    )
+    .addOption(
+      new Option(
+        "--kv-cache <type>",
+        "KV cache type: f16 (half the memory) or f32 (probabilities ~1e-6 of an F32 reference instead of ~1e-3)",
+      )
+        .choices(["f16", "f32"])
+        .default(ENGINE_DEFAULTS.kvCache),
+    )
     .option(
       "--cache-dir <dir>",
       "cache for converted models and downloads (default: $QWEN3GUARD_CACHE or ~/.cache/qwen3guard)",

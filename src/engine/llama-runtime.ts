@@ -5,8 +5,8 @@
  * binding (the default engine) does not need its JavaScript, which costs ~35 MB of memory to load. Threads are always the available cores: node-llama-cpp's
  * default (max(4, cores)) makes ggml's spinning barriers collapse on a 2-core machine (docs/engine.md).
  */
-import os from "node:os";
 import type { Llama } from "node-llama-cpp";
+import { engineThreads } from "./engine-options.js";
 
 export type GpuChoice = "auto" | false;
 
@@ -18,11 +18,6 @@ export interface RuntimeOptions {
 }
 
 const runtimes = new Map<string, Promise<Llama>>();
-
-/** Threads every context should use: the cores this process may run on. */
-export function engineThreads(): number {
-  return Math.max(1, os.availableParallelism());
-}
 
 /** Get (once) the shared llama.cpp runtime. Never compiles or downloads anything. */
 export function getLlamaRuntime(options: RuntimeOptions = {}): Promise<Llama> {

@@ -15,9 +15,9 @@ import { renderGenPrompt, type GenPrompt, type SystemMessagePolicy } from "../co
 import { joinSegments } from "../core/segments.js";
 import type { GenOutput, Verdict } from "../core/verdict.js";
 import { decodeConstrained } from "../engine/gen/constrained-decoder.js";
-import { FfiGenEngine } from "../engine/gen/ffi-gen-engine.js";
-import type { GenEngine, GenEngineOptions } from "../engine/gen/gen-engine.js";
-import { LlamaGenEngine } from "../engine/gen/llama-gen-engine.js";
+import type { GenEngine } from "../engine/gen/gen-engine.js";
+import { loadGenEngine } from "../engine/gen/load-gen-engine.js";
+import { resolveEngineOptions, type EngineOptions } from "../engine/engine-options.js";
 import { buildGenOutputVocabulary, type GenOutputVocabulary } from "../engine/gen/output-vocabulary.js";
 import { renderGenPromptWithTemplate } from "../model/chat-template.js";
 import { prepareGenAssets, type GenAssets, type GenAssetsOptions } from "../model/gen-assets.js";
@@ -25,7 +25,7 @@ import type { QwenTokenizer } from "../model/tokenizer/index.js";
 
 export type GenMode = "fast" | "reference";
 
-export interface GenGuardOptions extends GenAssetsOptions, Omit<GenEngineOptions, "ggufPath"> {
+export interface GenGuardOptions extends GenAssetsOptions, EngineOptions {
   /** A Qwen3Guard-Gen folder, a GGUF file, or a hub name pulled earlier (`qwen3guard pull`). */
   model: string;
   /**
@@ -33,13 +33,6 @@ export interface GenGuardOptions extends GenAssetsOptions, Omit<GenEngineOptions
    * renderer (byte-identical to the official template).
    */
   template?: "model" | "builtin";
-  /**
-   * "auto" (default): the project's koffi binding over node-llama-cpp's libllama, falling back with a warning to
-   * node-llama-cpp's own API when the binding's ABI check fails. Or force either.
-   */
-  engine?: "auto" | "koffi" | "node-llama-cpp";
-  /** Receives warnings (default: process warnings). */
-  warn?: (message: string) => void;
 }
 
 export interface ModerateOptions {
@@ -67,18 +60,9 @@ export class GenGuard {
   }
 
   static async load(options: GenGuardOptions): Promise<GenGuard> {
+    const engineOptions = resolveEngineOptions(options);
     const assets = await prepareGenAssets(options.model, options);
-    const engineOptions = { ...options, ggufPath: assets.ggufPath };
-    const warn = options.warn ?? ((m: string) => process.emitWarning(m, "Qwen3GuardEngine"));
-    const choice = options.engine ?? "auto";
-    let engine: GenEngine | null = null;
-    if (choice !== "node-llama-cpp") {
-      engine = await FfiGenEngine.load(engineOptions, (m) => {
-        if (choice === "koffi") throw new Error(m);
-        warn(m);
-      });
-    }
-    engine ??= await LlamaGenEngine.load(engineOptions);
+    const engine = await loadGenEngine({ ...engineOptions, ggufPath: assets.ggufPath });
     const template = options.template === "builtin" ? undefined : assets.chatTemplate?.template;
     try {
       return new GenGuard(engine, assets.tokenizer, assets, template);

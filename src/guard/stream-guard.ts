@@ -16,8 +16,9 @@ import { renderStreamPrompt, STREAM_ASSISTANT_HEADER } from "../core/prompt/stre
 import type { Strictness } from "../core/labels.js";
 import type { StreamRule } from "../core/stream-decision.js";
 import { DecodeCoalescer } from "../engine/stream/decode-coalescer.js";
-import type { HiddenStateEngine, HiddenStateEngineOptions } from "../engine/stream/hidden-state-engine.js";
-import { loadHiddenStateEngine, type EngineChoice } from "../engine/stream/load-engine.js";
+import type { HiddenStateEngine } from "../engine/stream/hidden-state-engine.js";
+import { loadHiddenStateEngine } from "../engine/stream/load-engine.js";
+import { resolveEngineOptions, type EngineOptions } from "../engine/engine-options.js";
 import { StreamHeads } from "../engine/stream/stream-heads.js";
 import {
   prepareStreamAssets,
@@ -36,18 +37,9 @@ import type {
   StreamTrigger,
 } from "./stream-types.js";
 
-export interface StreamGuardOptions
-  extends StreamAssetsOptions, Omit<HiddenStateEngineOptions, "ggufPath" | "sequences"> {
+export interface StreamGuardOptions extends StreamAssetsOptions, EngineOptions {
   /** A Qwen3Guard-Stream folder, a hub name pulled earlier, or a backbone GGUF (then `heads` is required). */
   model: string;
-  /** Sessions open at once (one llama.cpp sequence each). Default 4. */
-  maxSessions?: number;
-  /** Positions per session: prompt + header + answer (default 4096). */
-  contextSize?: number;
-  /** "auto" (default): the koffi binding, node-llama-cpp if its ABI check fails (with a warning); or force one. */
-  engine?: EngineChoice;
-  /** Receives the fallback warning (default: a process warning). */
-  warn?: (message: string) => void;
   /** Default rule and mode of sessions (default "official", "strict"). */
   rule?: StreamRule;
   mode?: Strictness;
@@ -83,12 +75,9 @@ export class StreamGuard {
   }
 
   static async load(options: StreamGuardOptions): Promise<StreamGuard> {
+    const engineOptions = resolveEngineOptions(options);
     const assets = await prepareStreamAssets(options.model, options);
-    const engine = await loadHiddenStateEngine({
-      ...options,
-      ggufPath: assets.ggufPath,
-      sequences: options.maxSessions ?? 4,
-    });
+    const engine = await loadHiddenStateEngine({ ...engineOptions, ggufPath: assets.ggufPath });
     try {
       if (engine.hiddenSize !== assets.heads.hiddenSize) {
         throw new StreamAssetsError(
@@ -117,6 +106,7 @@ export class StreamGuard {
     return this.engine.kind;
   }
 
+  /** Sessions that can be open at once (the engine's `sequences`). */
   get maxSessions(): number {
     return this.engine.sequences;
   }

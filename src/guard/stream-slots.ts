@@ -24,7 +24,7 @@ export class StreamSlotPool {
     if (!wait) {
       return Promise.reject(
         new StreamCapacityError(
-          `all ${this.size} Stream sessions are open: close one, raise maxSessions, or let openStream wait (whenFull: "wait")`,
+          `all ${this.size} Stream sessions are open: close one, load the guard with more sequences, or let openStream wait (whenFull: "wait")`,
         ),
       );
     }

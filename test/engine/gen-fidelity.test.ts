@@ -14,9 +14,9 @@ import path from "node:path";
 import { renderGenPrompt } from "../../src/core/prompt/gen-prompt.js";
 import type { ChatMessage } from "../../src/core/messages.js";
 import { ReferenceQwen3 } from "../../src/engine/reference/index.js";
-import { LlamaGenEngine } from "../../src/engine/gen/llama-gen-engine.js";
-import { FfiGenEngine } from "../../src/engine/gen/ffi-gen-engine.js";
+import { loadGenEngine } from "../../src/engine/gen/load-gen-engine.js";
 import type { GenEngine, GenEngineOptions } from "../../src/engine/gen/gen-engine.js";
+import { resolveEngineOptions, type EngineBackend } from "../../src/engine/engine-options.js";
 import { convertHfToGguf } from "../../src/model/convert/convert-hf-to-gguf.js";
 import { tokenizerFromGguf } from "../../src/model/gguf-tokenizer.js";
 import { synthesizeModel } from "../../src/model/synth/index.js";
@@ -37,17 +37,12 @@ before(async () => {
   await convertHfToGguf({ modelDir: dir, outFile: gguf, type: "f32" });
   reference = ReferenceQwen3.load(dir);
   tokenizer = tokenizerFromGguf(gguf);
-  const options: GenEngineOptions = {
+  const options = (engine: EngineBackend): GenEngineOptions => ({
+    ...resolveEngineOptions({ engine, gpu: "cpu", flashAttention: "off", kvCache: "f32", contextSize: 1024 }),
     ggufPath: gguf,
-    gpu: false,
-    flashAttention: false,
-    kvCacheType: "F32",
-    contextSize: 1024,
-    sequences: 2,
-  };
-  const ffi = await FfiGenEngine.load(options, (m) => assert.fail(`the koffi binding is unavailable: ${m}`));
-  engines.set("koffi", ffi!);
-  engines.set("node-llama-cpp", await LlamaGenEngine.load(options));
+  });
+  engines.set("llama-ffi", await loadGenEngine(options("llama-ffi")));
+  engines.set("node-llama-cpp", await loadGenEngine(options("node-llama-cpp")));
 });
 
 after(async () => {
@@ -121,7 +116,7 @@ const conversation: ChatMessage[] = [
   { role: "user", content: "Then tell me how fireworks work, in detail, 你好 — ¿por qué?" },
 ];
 
-for (const kind of ["koffi", "node-llama-cpp"]) {
+for (const kind of ["llama-ffi", "node-llama-cpp"]) {
   test(`${kind}: after a rendered Gen prompt, then after tokens appended one by one, the engine matches the reference`, async (t) => {
     const engine = engines.get(kind)!;
     const ids = promptIds(conversation);

@@ -13,8 +13,9 @@ import path from "node:path";
 import type { ChatMessage } from "../../src/core/messages.js";
 import { renderGenPrompt } from "../../src/core/prompt/gen-prompt.js";
 import { decodeConstrained } from "../../src/engine/gen/constrained-decoder.js";
-import { FfiGenEngine } from "../../src/engine/gen/ffi-gen-engine.js";
-import type { GenLease } from "../../src/engine/gen/gen-engine.js";
+import { loadGenEngine } from "../../src/engine/gen/load-gen-engine.js";
+import type { GenEngine, GenLease } from "../../src/engine/gen/gen-engine.js";
+import { resolveEngineOptions } from "../../src/engine/engine-options.js";
 import type { SpeculativeScorer } from "../../src/engine/gen/token-scorer.js";
 import { buildGenOutputVocabulary } from "../../src/engine/gen/output-vocabulary.js";
 import { convertHfToGguf } from "../../src/model/convert/convert-hf-to-gguf.js";
@@ -23,23 +24,23 @@ import { synthesizeModel, writeCraftedGenModel } from "../../src/model/synth/ind
 import type { QwenTokenizer } from "../../src/model/tokenizer/index.js";
 
 let dir: string;
-const models: Record<string, { engine: FfiGenEngine; tokenizer: QwenTokenizer }> = {};
+const models: Record<string, { engine: GenEngine; tokenizer: QwenTokenizer }> = {};
 
 async function load(folder: string) {
   const gguf = path.join(folder, "model.gguf");
   await convertHfToGguf({ modelDir: folder, outFile: gguf, type: "f32" });
-  const engine = await FfiGenEngine.load(
-    {
-      ggufPath: gguf,
-      gpu: false,
-      flashAttention: false,
-      kvCacheType: "F32",
+  const engine = await loadGenEngine({
+    ...resolveEngineOptions({
+      engine: "llama-ffi",
+      gpu: "cpu",
+      flashAttention: "off",
+      kvCache: "f32",
       contextSize: 1024,
       sequences: 1,
-    },
-    (m) => assert.fail(m),
-  );
-  return { engine: engine!, tokenizer: tokenizerFromGguf(gguf) };
+    }),
+    ggufPath: gguf,
+  });
+  return { engine, tokenizer: tokenizerFromGguf(gguf) };
 }
 
 before(async () => {

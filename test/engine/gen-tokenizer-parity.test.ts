@@ -35,7 +35,7 @@ before(async () => {
   const gguf = path.join(dir, "model.gguf");
   await convertHfToGguf({ modelDir: path.join(dir, "hf"), outFile: gguf, type: "f32" });
   // The GGUF itself as --model: the guard's tokenizer then comes from the GGUF's vocabulary.
-  guard = await GenGuard.load({ model: gguf, gpu: false, contextSize: 512, sequences: 1 });
+  guard = await GenGuard.load({ model: gguf, gpu: "cpu", contextSize: 512, sequences: 1 });
   hf = await loadReferenceTokenizer();
   const llama = await getLlamaRuntime({ gpu: false });
   model = await llama.loadModel({ modelPath: gguf, gpuLayers: 0 });

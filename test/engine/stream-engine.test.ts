@@ -28,6 +28,7 @@ import { convertHfToGguf } from "../../src/model/convert/convert-hf-to-gguf.js";
 import { SafetensorsFile, writeSafetensors } from "../../src/model/safetensors.js";
 import { SeededRandom } from "../../src/model/synth/prng.js";
 import { tempDir } from "../guard/stream-fixture.js";
+import { resolveEngineOptions } from "../../src/engine/engine-options.js";
 
 let tmp: ReturnType<typeof tempDir>;
 let modelDir: string;
@@ -176,14 +177,16 @@ test("engines: an untied Stream checkpoint without lm_head converts and loads; b
   const results: Float32Array[][] = [];
   for (const kind of ["llama-ffi", "node-llama-cpp"] as const) {
     const engine: HiddenStateEngine = await loadHiddenStateEngine({
+      ...resolveEngineOptions({
+        engine: kind,
+        sequences: 2,
+        contextSize: 256,
+        kvCache: "f32",
+        flashAttention: "off",
+        threads: 1,
+        logger: () => {},
+      }),
       ggufPath: gguf,
-      engine: kind,
-      sequences: 2,
-      contextSize: 256,
-      kvType: "f32",
-      flashAttention: false,
-      threads: 1,
-      logger: () => {},
     });
     try {
       assert.equal(engine.kind, kind);
@@ -227,14 +230,16 @@ test("node-llama-cpp engine: a sequence holds all contextSize positions without 
   const ids = Array.from({ length: 256 }, (_, i) => (i * 7919 + 17) % 151000);
   const reference = ReferenceQwen3.load(modelDir).forward(ids).hidden;
   const engine = await loadHiddenStateEngine({
+    ...resolveEngineOptions({
+      engine: "node-llama-cpp",
+      sequences: 1,
+      contextSize: 256,
+      kvCache: "f32",
+      flashAttention: "off",
+      threads: 1,
+      logger: () => {},
+    }),
     ggufPath: gguf,
-    engine: "node-llama-cpp",
-    sequences: 1,
-    contextSize: 256,
-    kvType: "f32",
-    flashAttention: false,
-    threads: 1,
-    logger: () => {},
   });
   try {
     assert.equal(engine.contextSize, 256);

@@ -16,7 +16,7 @@ import { writeCraftedGenModel, type CraftedGenTrigger } from "../../src/model/sy
 
 const CONTEXT = 1024;
 
-const ENGINES = ["koffi", "node-llama-cpp"] as const;
+const ENGINES = ["llama-ffi", "node-llama-cpp"] as const;
 
 let dir: string;
 const guards = new Map<(typeof ENGINES)[number], GenGuard>();
@@ -31,9 +31,9 @@ before(async () => {
       model: model.dir,
       quantization: "f32",
       cacheDir: path.join(dir, "cache"),
-      gpu: false,
-      flashAttention: false,
-      kvCacheType: "F32",
+      gpu: "cpu",
+      flashAttention: "off",
+      kvCache: "f32",
       contextSize: CONTEXT,
       sequences: 2,
       engine,
@@ -140,7 +140,7 @@ for (const engine of ENGINES) {
 }
 
 test("a conversation longer than the context is refused with ContextOverflowError, and the guard goes on", async () => {
-  const guard = guards.get("koffi")!;
+  const guard = guards.get("llama-ffi")!;
   const long = Array.from({ length: 400 }, (_, i) => `sentence number ${i} is here.`).join(" ");
   const tokens = guard.tokenize([{ role: "user", content: long }]).ids.length;
   assert.ok(tokens > CONTEXT, `the conversation is ${tokens} tokens`);

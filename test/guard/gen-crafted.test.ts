@@ -34,9 +34,9 @@ before(async () => {
     model: model.dir,
     quantization: "f32",
     cacheDir: path.join(dir, "cache"),
-    gpu: false,
-    flashAttention: false,
-    kvCacheType: "F32",
+    gpu: "cpu",
+    flashAttention: "off",
+    kvCache: "f32",
     contextSize: 1024,
     sequences: 2,
   });

@@ -130,7 +130,7 @@ for (const seed of [1, 2]) {
 }
 
 test("the node-llama-cpp fallback (forced) gives the same prompt and per-token verdicts", async () => {
-  const fallback = await loadGuard(tmp.dir, { engine: "node-llama-cpp", maxSessions: 1 });
+  const fallback = await loadGuard(tmp.dir, { engine: "node-llama-cpp", sequences: 1 });
   try {
     assert.equal(fallback.engineKind, "node-llama-cpp");
     const session = await fallback.openStream(MESSAGES);

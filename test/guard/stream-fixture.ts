@@ -8,11 +8,11 @@ import { ReferenceQwen3, ReferenceStreamHeads } from "../../src/engine/reference
 /** F32 weights and KV, flash attention off, one thread (the machine is shared), llama.cpp quiet. */
 export const EXACT: Omit<StreamGuardOptions, "model"> = {
   quantization: "f32",
-  kvType: "f32",
-  flashAttention: false,
+  kvCache: "f32",
+  flashAttention: "off",
   threads: 1,
   contextSize: 512,
-  maxSessions: 3,
+  sequences: 3,
   logger: () => {},
 };
 

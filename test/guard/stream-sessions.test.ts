@@ -32,7 +32,7 @@ const CASES = [
 before(async () => {
   tmp = tempDir("stream-sessions-");
   synthesizeModel({ kind: "stream", shape: "tiny", outDir: tmp.dir, dtype: "f32", seed: 9 });
-  guard = await loadGuard(tmp.dir, { maxSessions: 3 });
+  guard = await loadGuard(tmp.dir, { sequences: 3 });
 });
 
 after(async () => {
@@ -189,7 +189,7 @@ test("bad input: out-of-vocabulary ids, mixing ids and text, a too-long answer, 
 });
 
 test("closing the guard while a session's prompt is being decoded: openStream throws, no session outlives the guard", async () => {
-  const other = await loadGuard(tmp.dir, { maxSessions: 1 });
+  const other = await loadGuard(tmp.dir, { sequences: 1 });
   const engine = other.engine;
   const original = engine.decode.bind(engine);
   let closing: Promise<void> | undefined;

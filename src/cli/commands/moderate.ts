@@ -15,6 +15,7 @@ import { GenGuard, type GenMode } from "../../guard/gen-guard.js";
 import {
   addEngineOptions,
   conversionProgress,
+  engineOptionsOf,
   requireModel,
   type EngineCliOptions,
 } from "../engine-options.js";
@@ -187,14 +188,8 @@ export function registerModerateCommand(program: Command): void {
     const bar = conversionProgress(options.progress);
     const guard = await GenGuard.load({
       model: requireModel(options),
-      quantization: options.quantization,
-      gpu: options.gpu === "cpu" ? false : "auto",
-      contextSize: options.contextSize,
-      cacheDir: options.cacheDir,
+      ...engineOptionsOf(options),
       onConvertProgress: bar.onConvertProgress,
-      logger: (level: string, message: string) => {
-        if (level === "error") process.stderr.write(`llama.cpp: ${message}\n`);
-      },
     }).finally(() => bar.stop());
     try {
       if (guard.assets.synthetic) {

@@ -20,6 +20,7 @@ import type { StreamAnswerVerdict, StreamTokenVerdict, StreamTrigger } from "../
 import {
   addEngineOptions,
   conversionProgress,
+  engineOptionsOf,
   requireModel,
   type EngineCliOptions,
 } from "../engine-options.js";
@@ -118,15 +119,9 @@ export function registerStreamCommand(program: Command): void {
     const guard = await StreamGuard.load({
       model: requireModel(options),
       ...(options.heads ? { heads: options.heads } : {}),
-      quantization: options.quantization,
-      gpu: options.gpu === "cpu" ? false : "auto",
-      contextSize: options.contextSize,
-      cacheDir: options.cacheDir,
-      maxSessions: 1,
+      ...engineOptionsOf(options),
+      sequences: 1,
       onConvertProgress: bar.onConvertProgress,
-      logger: (level: string, message: string) => {
-        if (level === "error") process.stderr.write(`llama.cpp: ${message}\n`);
-      },
     }).finally(() => bar.stop());
     const write: Writer = (event) => process.stdout.write(JSON.stringify(event) + "\n");
     try {

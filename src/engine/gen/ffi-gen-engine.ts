@@ -3,8 +3,7 @@
  * straight from llama.cpp (a few candidates' probabilities cost one pass over the logits row, not a 152k-entry
  * JavaScript Map), and every decode goes through the process-wide decode queue shared with Stream.
  */
-import os from "node:os";
-import { LlamaFfiContext, LlamaFfiModel, LlamaLibrary } from "../llama-ffi/index.js";
+import { LlamaFfiContext, LlamaFfiModel, type LlamaLibrary } from "../llama-ffi/index.js";
 import {
   candidateProbabilities,
   checkFits,
@@ -13,6 +12,7 @@ import {
   type GenLease,
 } from "./gen-engine.js";
 import { SequencePool, sharedPrefixLength } from "./sequence-pool.js";
+import { flashAttentionOf } from "../engine-options.js";
 
 /** End-of-generation ids of Qwen3 models: `<|endoftext|>` and `<|im_end|>`. */
 const QWEN3_EOG = new Set([151643, 151645]);
@@ -23,7 +23,7 @@ interface FfiSequence {
 }
 
 export class FfiGenEngine implements GenEngine {
-  readonly kind = "koffi" as const;
+  readonly kind = "llama-ffi" as const;
   private readonly pool: SequencePool<FfiSequence>;
 
   private constructor(
@@ -36,33 +36,23 @@ export class FfiGenEngine implements GenEngine {
     this.pool = new SequencePool(sequences);
   }
 
-  /** Load, or null (after `warn`) when the binding cannot be used with this libllama. */
-  static async load(
-    options: GenEngineOptions,
-    warn: (message: string) => void,
-  ): Promise<FfiGenEngine | null> {
-    const gpu = options.gpu !== false;
-    const library = await LlamaLibrary.loadOrWarn(
-      { gpu, log: options.logger ? (level, text) => options.logger!(level, text.trim()) : "silent" },
-      warn,
-    );
-    if (!library) return null;
-    const onGpu = gpu && library.supportsGpuOffload;
+  /** Load the GGUF on the process's libllama (see `loadOnBackend`). */
+  static async load(library: LlamaLibrary, options: GenEngineOptions): Promise<FfiGenEngine> {
+    const onGpu = options.gpu === "auto" && library.supportsGpuOffload;
     const model = await LlamaFfiModel.load(library, options.ggufPath, { gpuLayers: onGpu ? 999 : 0 });
-    const nSeq = Math.max(1, options.sequences ?? 2);
-    const perSequence = options.contextSize ?? 4096;
+    const nSeq = options.sequences;
     try {
       const context = await LlamaFfiContext.create(model, {
-        nCtx: perSequence * nSeq,
+        nCtx: options.contextSize * nSeq,
         nSeqMax: nSeq,
-        nBatch: options.batchSize ?? 512,
-        nUbatch: options.batchSize ?? 512,
+        nBatch: options.batchSize,
+        nUbatch: options.ubatchSize === "auto" ? options.batchSize : options.ubatchSize,
         // A decode reads the logits of its last token, or of a few when the fast decode speculates.
         nOutputsMax: nSeq * 4,
         embeddings: false,
-        flashAttention: options.flashAttention ?? "auto",
-        kvType: options.kvCacheType === "F32" ? "f32" : "f16",
-        threads: os.availableParallelism(),
+        flashAttention: flashAttentionOf(options),
+        kvType: options.kvCache,
+        threads: options.threads,
       });
       const device = onGpu ? (library.devices.find((d) => !/^CPU/i.test(d)) ?? "gpu").toLowerCase() : "cpu";
       const sequences = Array.from({ length: nSeq }, (_, id) => ({ id, tokens: [] }));

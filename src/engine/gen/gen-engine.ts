@@ -3,22 +3,13 @@
  * libllama (ffi-gen-engine.ts: next-token logits read directly, the default) and node-llama-cpp's public API
  * (llama-gen-engine.ts: the fallback when the binding's ABI check fails).
  */
+import { Qwen3GuardError } from "../../core/errors.js";
+import type { ResolvedEngineOptions } from "../engine-options.js";
 import type { GreedyGenerator, TokenScorer } from "./token-scorer.js";
 
-export interface GenEngineOptions {
+/** What a Gen engine is built from: the GGUF and the engine options with their defaults filled in. */
+export interface GenEngineOptions extends ResolvedEngineOptions {
   ggufPath: string;
-  gpu?: "auto" | false;
-  /** Tokens of KV cache per sequence (default 4096). */
-  contextSize?: number;
-  /** Sequences (concurrent requests) in the context (default 2). */
-  sequences?: number;
-  /** Flash attention (default "auto": on where llama.cpp supports it); the fidelity tests turn it off. */
-  flashAttention?: boolean | "auto";
-  /** KV cache element type (default F16); the fidelity tests use F32. */
-  kvCacheType?: "F16" | "F32";
-  /** Tokens per decode batch (default 512). */
-  batchSize?: number;
-  logger?: (level: string, message: string) => void;
 }
 
 /** One request's hold on a sequence whose state holds the reused prompt prefix. */
@@ -37,8 +28,8 @@ export interface GenLease extends TokenScorer, GreedyGenerator {
 }
 
 export interface GenEngine {
-  /** "koffi" (the project's binding) or "node-llama-cpp". */
-  readonly kind: "koffi" | "node-llama-cpp";
+  /** "llama-ffi" (the project's binding) or "node-llama-cpp". */
+  readonly kind: "llama-ffi" | "node-llama-cpp";
   /** "cpu", "cuda", "vulkan" or "metal". */
   readonly device: string;
   /** Tokens of KV cache each sequence can hold. */
@@ -55,8 +46,11 @@ export interface GenEngine {
   dispose(): Promise<void>;
 }
 
-export class ContextOverflowError extends Error {
-  override readonly name = "ContextOverflowError";
+/** The conversation does not fit the engine's context (with room for the verdict): load with a larger `contextSize`. */
+export class ContextOverflowError extends Qwen3GuardError {
+  constructor(message: string) {
+    super("CONTEXT_OVERFLOW", message);
+  }
 }
 
 /** Room kept after the prompt for the verdict's tokens (fast mode); reference mode needs its 128. */

@@ -6,7 +6,8 @@
  * one decode) or wait for a free one; a sequence never serves two requests at once.
  */
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
-import { engineThreads, getLlamaRuntime } from "../llama-runtime.js";
+import { getLlamaRuntime } from "../llama-runtime.js";
+import { flashAttentionOf } from "../engine-options.js";
 import { checkFits, type GenEngine, type GenEngineOptions, type GenLease } from "./gen-engine.js";
 import { SequencePool } from "./sequence-pool.js";
 import { llamaDecodeQueue } from "../llama-ffi/decodeQueue.js";
@@ -37,26 +38,25 @@ export class LlamaGenEngine implements GenEngine {
   }
 
   static async load(options: GenEngineOptions): Promise<LlamaGenEngine> {
-    const llama = await getLlamaRuntime({ gpu: options.gpu ?? "auto", logger: options.logger });
+    const llama = await getLlamaRuntime({
+      gpu: options.gpu === "auto" ? "auto" : false,
+      logger: options.logger,
+    });
     const model = await llama.loadModel({
       modelPath: options.ggufPath,
       gpuLayers: llama.gpu === false ? 0 : "auto",
     });
-    const nSeq = Math.max(1, options.sequences ?? 2);
-    const perSequence = options.contextSize ?? 4096;
+    const nSeq = options.sequences;
+    const kv = options.kvCache === "f32" ? "F32" : "F16";
     try {
       const context = await model.createContext({
         sequences: nSeq,
-        contextSize: perSequence * nSeq,
-        threads: engineThreads(),
-        batchSize: options.batchSize ?? 512,
-        flashAttention: options.flashAttention ?? "auto",
-        ...(options.kvCacheType
-          ? {
-              experimentalKvCacheKeyType: options.kvCacheType,
-              experimentalKvCacheValueType: options.kvCacheType,
-            }
-          : {}),
+        contextSize: options.contextSize * nSeq,
+        threads: options.threads,
+        batchSize: options.batchSize,
+        flashAttention: flashAttentionOf(options),
+        experimentalKvCacheKeyType: kv,
+        experimentalKvCacheValueType: kv,
       });
       const sequences = Array.from({ length: nSeq }, () => context.getSequence());
       return new LlamaGenEngine(llama, model, context, sequences, Math.floor(context.contextSize / nSeq));

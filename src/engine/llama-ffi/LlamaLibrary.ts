@@ -2,6 +2,10 @@
  * The shipped libllama, loaded through koffi: the entry point of the binding. `LlamaLibrary.load()` never throws
  * for an unusable library: it returns `{ available: false, reason }` so callers can fall back (with a warning) to
  * node-llama-cpp's own API.
+ *
+ * One library per process: the first successful load picks the build (a GPU build when `gpu` is asked for and one
+ * is installed, else the CPU build) and every later load returns that same library, whatever it asks for. Loading
+ * a second build would put two copies of ggml in the process, and the second finds no backend device.
  */
 import koffi from "koffi";
 import { abiMismatches, EXPECTED_ABI, type AbiExpectation } from "./abiCheck.js";
@@ -38,6 +42,8 @@ interface Loaded {
 const LEVELS: LlamaLogLevel[] = ["debug", "info", "warn", "error"];
 const loadedByPath = new Map<string, Loaded>();
 let backendsReady = false;
+/** The library every load returns once one has loaded (see the file comment). */
+let processLibrary: LlamaLibrary | null = null;
 let logCallback: Ptr | null = null;
 let logHandler: { handler: LlamaLogHandler; min: number } | null = null;
 let lastLevel: LlamaLogLevel = "info";
@@ -104,6 +110,10 @@ export class LlamaLibrary {
 
   /** Load the library, check its ABI and register its backends; never throws for an unusable library. */
   static async load(options: LlamaLibraryOptions = {}): Promise<LlamaLibraryLoadResult> {
+    if (processLibrary && options.expectedAbi === undefined) {
+      installLogger(processLibrary.native, options.log, options.logLevel ?? "warn");
+      return { available: true, library: processLibrary };
+    }
     const problems: string[] = [];
     let candidates: LlamaBinaries[];
     try {
@@ -158,10 +168,9 @@ export class LlamaLibrary {
         );
         continue;
       }
-      return {
-        available: true,
-        library: new LlamaLibrary(native, binaries, native.llama_version(), devices),
-      };
+      const library = new LlamaLibrary(native, binaries, native.llama_version(), devices);
+      processLibrary ??= library;
+      return { available: true, library: processLibrary };
     }
     return unavailable(`no usable libllama: ${problems.join("; ")}`, problems);
   }

@@ -6,7 +6,7 @@
  * sequences per batch) and node-llama-cpp's one-token path (`NodeLlamaHiddenStateEngine`, the fallback when the
  * binding's ABI check fails: one token per decode, one context per sequence). Both return the same numbers.
  */
-import type { GpuChoice } from "../llama-runtime.js";
+import type { ResolvedEngineOptions } from "../engine-options.js";
 
 export type HiddenStateEngineKind = "llama-ffi" | "node-llama-cpp";
 
@@ -39,24 +39,7 @@ export interface HiddenStateEngine {
   dispose(): Promise<void>;
 }
 
-export interface HiddenStateEngineOptions {
+/** What a hidden-state engine is built from: the backbone GGUF and the engine options with their defaults filled in. */
+export interface HiddenStateEngineOptions extends ResolvedEngineOptions {
   ggufPath: string;
-  /** Use a GPU build when one is installed and a device is present (default false: CPU). */
-  gpu?: GpuChoice | boolean;
-  /** Sequences (concurrent sessions). Default 4. */
-  sequences?: number;
-  /** Positions per sequence. Default 4096. */
-  contextSize?: number;
-  /** KV cache type (default "f16"; "f32" matches an F32 reference to ~1e-6). */
-  kvType?: "f16" | "f32";
-  /** Flash attention (default false). */
-  flashAttention?: boolean;
-  /** Compute threads (default: the available cores). */
-  threads?: number;
-  /** Most tokens per llama_decode (llama-ffi). Default 512. */
-  batchSize?: number;
-  /** Tokens per graph computation (llama-ffi); small keeps the compute buffer small. Default 64. */
-  ubatchSize?: number;
-  /** Where llama.cpp's warnings go (default: stderr for the binding, silent for node-llama-cpp). */
-  logger?: (level: string, message: string) => void;
 }

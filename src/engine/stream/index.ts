@@ -7,11 +7,6 @@ export type {
 } from "./hidden-state-engine.js";
 export { LlamaFfiHiddenStateEngine } from "./llama-ffi-hidden-state-engine.js";
 export { NodeLlamaHiddenStateEngine, NodeLlamaInternalsError } from "./node-llama-hidden-state-engine.js";
-export {
-  loadHiddenStateEngine,
-  EngineUnavailableError,
-  type EngineChoice,
-  type LoadEngineOptions,
-} from "./load-engine.js";
+export { loadHiddenStateEngine } from "./load-engine.js";
 export { DecodeCoalescer, type CoalescerStats } from "./decode-coalescer.js";
 export { StreamHeads, type HeadPath, type HeadScores } from "./stream-heads.js";

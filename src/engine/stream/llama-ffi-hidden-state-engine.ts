@@ -2,8 +2,8 @@
  * Hidden states through the koffi binding over libllama: one embeddings context with one KV sequence per
  * session, every position output, the LM head skipped. A decode may carry several sequences' chunks at once.
  */
-import { LlamaFfiContext, LlamaFfiModel, LlamaLibrary, type LlamaLogLevel } from "../llama-ffi/index.js";
-import { engineThreads } from "../llama-runtime.js";
+import { LlamaFfiContext, LlamaFfiModel, type LlamaLibrary } from "../llama-ffi/index.js";
+import { flashAttentionOf } from "../engine-options.js";
 import type { HiddenStateEngine, HiddenStateEngineOptions, HiddenStateItem } from "./hidden-state-engine.js";
 
 export class LlamaFfiHiddenStateEngine implements HiddenStateEngine {
@@ -17,28 +17,28 @@ export class LlamaFfiHiddenStateEngine implements HiddenStateEngine {
   ) {}
 
   /**
-   * Load the GGUF on an already loaded library (see `LlamaLibrary.loadOrWarn`).
+   * Load the GGUF on the process's libllama (see `loadOnBackend`).
    * @throws LlamaFfiError subclasses when the model or the context cannot be created.
    */
   static async create(
     library: LlamaLibrary,
     options: HiddenStateEngineOptions,
   ): Promise<LlamaFfiHiddenStateEngine> {
-    const gpu = options.gpu === true || options.gpu === "auto";
     const model = await LlamaFfiModel.load(library, options.ggufPath, {
-      gpuLayers: gpu && library.supportsGpuOffload ? 999 : 0,
+      gpuLayers: options.gpu === "auto" && library.supportsGpuOffload ? 999 : 0,
     });
-    const sequences = options.sequences ?? 4;
+    const sequences = options.sequences;
     try {
       const context = await LlamaFfiContext.create(model, {
-        nCtx: (options.contextSize ?? 4096) * sequences,
+        nCtx: options.contextSize * sequences,
         nSeqMax: sequences,
-        nBatch: options.batchSize ?? 512,
-        nUbatch: options.ubatchSize ?? 64,
+        nBatch: options.batchSize,
+        // every position is an output: a small ubatch keeps the compute buffer small
+        nUbatch: options.ubatchSize === "auto" ? 64 : options.ubatchSize,
         embeddings: true,
-        kvType: options.kvType ?? "f16",
-        flashAttention: options.flashAttention ?? false,
-        threads: options.threads ?? engineThreads(),
+        kvType: options.kvCache,
+        flashAttention: flashAttentionOf(options),
+        threads: options.threads,
         skipLmHead: true,
       });
       return new LlamaFfiHiddenStateEngine(library, model, context, sequences);
@@ -46,21 +46,6 @@ export class LlamaFfiHiddenStateEngine implements HiddenStateEngine {
       model.dispose();
       throw error;
     }
-  }
-
-  /** Load the binding (null when its ABI check fails: the caller falls back). */
-  static async loadLibrary(
-    options: Pick<HiddenStateEngineOptions, "gpu" | "logger">,
-    warn?: (m: string) => void,
-  ) {
-    const logger = options.logger;
-    return LlamaLibrary.loadOrWarn(
-      {
-        gpu: options.gpu === true || options.gpu === "auto",
-        ...(logger ? { log: (level: LlamaLogLevel, text: string) => logger(level, text.trimEnd()) } : {}),
-      },
-      warn,
-    );
   }
 
   get hiddenSize(): number {

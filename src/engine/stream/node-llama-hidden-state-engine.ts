@@ -9,7 +9,8 @@
  */
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
 import { llamaDecodeQueue } from "../llama-ffi/index.js";
-import { engineThreads, getLlamaRuntime } from "../llama-runtime.js";
+import { getLlamaRuntime } from "../llama-runtime.js";
+import { flashAttentionOf } from "../engine-options.js";
 import type { HiddenStateEngine, HiddenStateEngineOptions, HiddenStateItem } from "./hidden-state-engine.js";
 
 /** The internal addon method this engine relies on. */
@@ -44,20 +45,14 @@ export class NodeLlamaHiddenStateEngine implements HiddenStateEngine {
 
   static async create(options: HiddenStateEngineOptions): Promise<NodeLlamaHiddenStateEngine> {
     const llama = await getLlamaRuntime({
-      gpu: options.gpu === true || options.gpu === "auto" ? "auto" : false,
+      gpu: options.gpu === "auto" ? "auto" : false,
       ...(options.logger ? { logger: options.logger } : {}),
     });
     const model = await llama.loadModel({
       modelPath: options.ggufPath,
       gpuLayers: llama.gpu === false ? 0 : "max",
     });
-    return new NodeLlamaHiddenStateEngine(
-      llama,
-      model,
-      options,
-      options.sequences ?? 4,
-      options.contextSize ?? 4096,
-    );
+    return new NodeLlamaHiddenStateEngine(llama, model, options, options.sequences, options.contextSize);
   }
 
   get hiddenSize(): number {
@@ -70,13 +65,13 @@ export class NodeLlamaHiddenStateEngine implements HiddenStateEngine {
     }
     let slot = this.slots[seq];
     if (slot) return slot;
-    const kv = this.options.kvType === "f32" ? "F32" : "F16";
+    const kv = this.options.kvCache === "f32" ? "F32" : "F16";
     const context = await this.model.createContext({
       // a node-llama-cpp sequence holds contextSize - 1 tokens before it shifts: ask for one more
       contextSize: this.contextSize + 1,
       sequences: 1,
-      threads: this.options.threads ?? engineThreads(),
-      flashAttention: this.options.flashAttention ?? false,
+      threads: this.options.threads,
+      flashAttention: flashAttentionOf(this.options),
       experimentalKvCacheKeyType: kv,
       experimentalKvCacheValueType: kv,
       // internal option: an embeddings context without pooling (per-token hidden states)

@@ -1,0 +1,164 @@
+/**
+ * One engine configuration for Gen and Stream: the options, their defaults (merged here and nowhere else), and
+ * their run-time validation. Both guards take these same fields; the CLI maps its flags onto them.
+ */
+import os from "node:os";
+import { z } from "zod";
+import { Qwen3GuardError } from "../core/errors.js";
+
+/** Which llama.cpp integration runs the model. */
+export type EngineBackend = "auto" | "llama-ffi" | "node-llama-cpp";
+
+/** Element type of the KV cache. */
+export type KvCacheType = "f16" | "f32";
+
+/**
+ * How a guard runs its model. Every field is optional; the defaults are in {@link ENGINE_DEFAULTS}.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard } from "qwen3guard";
+ *
+ * // CPU only, F32 KV cache (probabilities within ~1e-6 of a float32 reference instead of ~1e-3), 4 sequences
+ * const guard = await GenGuard.load({ model: "Qwen/Qwen3Guard-Gen-0.6B", gpu: "cpu", kvCache: "f32", sequences: 4 });
+ * ```
+ */
+export interface EngineOptions {
+  /**
+   * `"auto"` (default): the project's FFI binding over node-llama-cpp's prebuilt libllama (`"llama-ffi"`), falling
+   * back with a warning to node-llama-cpp's own API (`"node-llama-cpp"`) when the binding's ABI check fails.
+   * Naming one forces it (and fails when it cannot load).
+   */
+  engine?: EngineBackend;
+  /** `"auto"` (default): a GPU build (CUDA, Vulkan, Metal) when one is installed and a device is present; `"cpu"`. */
+  gpu?: "auto" | "cpu";
+  /** Positions (tokens) one sequence can hold: a Gen conversation with its verdict, or a Stream prompt with its answer. */
+  contextSize?: number;
+  /** Sequences: concurrent Gen requests, or Stream sessions open at once. Each holds `contextSize` positions of KV cache. */
+  sequences?: number;
+  /** KV cache element type: `"f16"` (default, half the memory) or `"f32"` (per-token probabilities ~1e-6 of the reference instead of ~1e-3). */
+  kvCache?: KvCacheType;
+  /** Flash attention: `"auto"` (default: where llama.cpp supports it), `"on"`, `"off"`. On CPU it computes attention in F16. */
+  flashAttention?: "auto" | "on" | "off";
+  /** Compute threads (default: the cores this process may use; more than the cores makes ggml's spinning threads collapse). */
+  threads?: number;
+  /** Most tokens per llama.cpp decode (default 512). */
+  batchSize?: number;
+  /** Tokens per graph computation; `"auto"` (default): the batch size for Gen, 64 for Stream (every position is an output there). */
+  ubatchSize?: number | "auto";
+  /** Receives llama.cpp's warnings and errors (default: silent). */
+  logger?: (level: string, message: string) => void;
+  /** Receives the runtime's own warnings, e.g. the fallback to node-llama-cpp (default: process warnings). */
+  warn?: (message: string) => void;
+}
+
+/** The default of every engine option, in one place. */
+export const ENGINE_DEFAULTS = {
+  engine: "auto",
+  gpu: "auto",
+  contextSize: 4096,
+  sequences: 2,
+  kvCache: "f16",
+  flashAttention: "auto",
+  batchSize: 512,
+  ubatchSize: "auto",
+} as const satisfies Omit<Required<EngineOptions>, "threads" | "logger" | "warn">;
+
+/** Engine options with every default filled in. */
+export interface ResolvedEngineOptions extends Required<Omit<EngineOptions, "logger" | "ubatchSize">> {
+  ubatchSize: number | "auto";
+  logger: ((level: string, message: string) => void) | undefined;
+}
+
+/** The engine options are invalid: `key` names the option. */
+export class EngineOptionsError extends Qwen3GuardError {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super("ENGINE_OPTIONS_INVALID", message);
+  }
+}
+
+const positiveInt = (max: number) => z.number().int().min(1).max(max);
+
+const schema = z.object({
+  engine: z.enum(["auto", "llama-ffi", "node-llama-cpp"]),
+  gpu: z.enum(["auto", "cpu"]),
+  contextSize: positiveInt(1 << 20),
+  sequences: positiveInt(256),
+  kvCache: z.enum(["f16", "f32"]),
+  flashAttention: z.enum(["auto", "on", "off"]),
+  threads: positiveInt(1024),
+  batchSize: positiveInt(1 << 16),
+  ubatchSize: z.union([z.literal("auto"), positiveInt(1 << 16)]),
+});
+
+/** Threads every context should use: the cores this process may run on. */
+export function engineThreads(): number {
+  return Math.max(1, os.availableParallelism());
+}
+
+/**
+ * Fill in the defaults and check every value. Unknown keys are ignored (guard options carry others).
+ * @throws EngineOptionsError naming the first bad option.
+ *
+ * @example
+ * ```ts
+ * import { resolveEngineOptions } from "qwen3guard";
+ *
+ * resolveEngineOptions({ kvCache: "f32" }).contextSize; // 4096
+ * ```
+ */
+export function resolveEngineOptions(options: EngineOptions = {}): ResolvedEngineOptions {
+  const merged = {
+    engine: options.engine ?? ENGINE_DEFAULTS.engine,
+    gpu: options.gpu ?? ENGINE_DEFAULTS.gpu,
+    contextSize: options.contextSize ?? ENGINE_DEFAULTS.contextSize,
+    sequences: options.sequences ?? ENGINE_DEFAULTS.sequences,
+    kvCache: options.kvCache ?? ENGINE_DEFAULTS.kvCache,
+    flashAttention: options.flashAttention ?? ENGINE_DEFAULTS.flashAttention,
+    threads: options.threads ?? engineThreads(),
+    batchSize: options.batchSize ?? ENGINE_DEFAULTS.batchSize,
+    ubatchSize: options.ubatchSize ?? ENGINE_DEFAULTS.ubatchSize,
+  };
+  const parsed = schema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0] ?? "options");
+    const got = JSON.stringify((merged as Record<string, unknown>)[key]);
+    throw new EngineOptionsError(key, `engine option ${key}: ${describe(key, issue.message)} (got ${got})`);
+  }
+  for (const key of ["logger", "warn"] as const) {
+    if (options[key] !== undefined && typeof options[key] !== "function") {
+      throw new EngineOptionsError(key, `engine option ${key}: expected a function`);
+    }
+  }
+  return {
+    ...parsed.data,
+    logger: options.logger,
+    warn: options.warn ?? ((m: string) => process.emitWarning(m, "Qwen3GuardEngine")),
+  };
+}
+
+function describe(key: string, zodMessage: string): string {
+  switch (key) {
+    case "engine":
+      return 'expected "auto", "llama-ffi" or "node-llama-cpp"';
+    case "gpu":
+      return 'expected "auto" or "cpu"';
+    case "kvCache":
+      return 'expected "f16" or "f32"';
+    case "flashAttention":
+      return 'expected "auto", "on" or "off"';
+    case "ubatchSize":
+      return 'expected "auto" or a positive integer';
+    default:
+      return `expected a positive integer (${zodMessage})`;
+  }
+}
+
+/** The flash-attention setting as llama.cpp's context parameters take it. */
+export function flashAttentionOf(options: Pick<ResolvedEngineOptions, "flashAttention">): boolean | "auto" {
+  return options.flashAttention === "auto" ? "auto" : options.flashAttention === "on";
+}

@@ -1,0 +1,46 @@
+/**
+ * The one place that picks the llama.cpp integration for a model, for Gen and Stream alike: the project's FFI
+ * binding over node-llama-cpp's prebuilt libllama (one library per process, shared by every guard), or
+ * node-llama-cpp's own API when the binding cannot be used and the options allow the fallback.
+ */
+import { Qwen3GuardError } from "../core/errors.js";
+import type { ResolvedEngineOptions } from "./engine-options.js";
+import { LlamaLibrary, type LlamaLogLevel } from "./llama-ffi/index.js";
+
+/** The engine asked for cannot run here (`engine: "llama-ffi"` when the binding's ABI check fails). */
+export class EngineUnavailableError extends Qwen3GuardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ENGINE_UNAVAILABLE", message, options);
+  }
+}
+
+/** How to build an engine on each integration. */
+export interface BackendLoaders<T> {
+  llamaFfi(library: LlamaLibrary): Promise<T>;
+  nodeLlamaCpp(): Promise<T>;
+}
+
+/**
+ * Load an engine on the integration the options ask for (`options.engine`), falling back from the binding to
+ * node-llama-cpp (with a warning through `options.warn`) only under `"auto"`.
+ * @throws EngineUnavailableError when `engine: "llama-ffi"` is asked for and the binding cannot load.
+ */
+export async function loadOnBackend<T>(
+  options: ResolvedEngineOptions,
+  loaders: BackendLoaders<T>,
+): Promise<T> {
+  if (options.engine === "node-llama-cpp") return loaders.nodeLlamaCpp();
+  const logger = options.logger;
+  const result = await LlamaLibrary.load({
+    gpu: options.gpu === "auto",
+    log: logger ? (level: LlamaLogLevel, text: string) => logger(level, text.trimEnd()) : "silent",
+  });
+  if (result.available) return loaders.llamaFfi(result.library);
+  if (options.engine === "llama-ffi") {
+    throw new EngineUnavailableError(
+      `engine "llama-ffi" was asked for but ${result.reason}; use engine "auto" to fall back to node-llama-cpp`,
+    );
+  }
+  options.warn(`the llama.cpp binding is unavailable, falling back to node-llama-cpp: ${result.reason}`);
+  return loaders.nodeLlamaCpp();
+}
