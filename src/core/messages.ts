@@ -1,5 +1,6 @@
 /** Chat messages as callers hand them to the guard. */
 import { z } from "zod";
+import { Qwen3GuardError } from "./errors.js";
 
 export const CHAT_ROLES = ["system", "user", "assistant"] as const;
 export type ChatRole = (typeof CHAT_ROLES)[number];
@@ -19,8 +20,10 @@ export const chatMessagesSchema = z
   .min(1, "a conversation needs at least one message");
 
 /** Thrown when a conversation cannot be moderated as given. */
-export class InvalidConversationError extends Error {
-  override readonly name = "InvalidConversationError";
+export class InvalidConversationError extends Qwen3GuardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("INVALID_CONVERSATION", message, options);
+  }
 }
 
 /** Validate unknown input (e.g. parsed JSON) into chat messages, with an error that says what to fix. */

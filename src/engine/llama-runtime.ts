@@ -7,6 +7,7 @@
  */
 import type { Llama } from "node-llama-cpp";
 import { engineThreads } from "./engine-options.js";
+import { EngineUnavailableError } from "./load-backend.js";
 
 export type GpuChoice = "auto" | false;
 
@@ -42,9 +43,10 @@ export function getLlamaRuntime(options: RuntimeOptions = {}): Promise<Llama> {
       .catch((error: unknown) => {
         runtimes.delete(key);
         const detail = error instanceof Error ? error.message : String(error);
-        throw new Error(
+        throw new EngineUnavailableError(
           `could not load llama.cpp's prebuilt binaries (${detail}). Reinstall with "npm ci" so that ` +
             `node-llama-cpp's platform package (@node-llama-cpp/<platform>) is present; nothing is built from source.`,
+          { cause: error },
         );
       });
     runtimes.set(key, runtime);

@@ -5,8 +5,6 @@
 export * from "../core/index.js";
 export { GenGuard, type GenGuardOptions, type GenMode, type ModerateOptions } from "./gen-guard.js";
 export * from "./policy/index.js";
-export { ContextOverflowError } from "../engine/gen/gen-engine.js";
-export { GenOutputParseError } from "../core/parse/gen-output.js";
 export { StreamGuard, type StreamGuardOptions, type StreamModeration } from "./stream-guard.js";
 export { StreamSession } from "./stream-session.js";
 export type {
@@ -18,5 +16,12 @@ export type {
   // The session's trigger (with token, text, category names); the core tracker's is in "qwen3guard/core".
   StreamTrigger,
 } from "./stream-types.js";
-export * from "./stream-errors.js";
-export { StreamAssetsError } from "../model/stream-assets.js";
+export * from "./errors.js";
+export {
+  ENGINE_DEFAULTS,
+  resolveEngineOptions,
+  type EngineOptions,
+  type EngineBackend,
+  type KvCacheType,
+  type ResolvedEngineOptions,
+} from "../engine/engine-options.js";

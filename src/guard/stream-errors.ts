@@ -1,12 +1,8 @@
 /** Typed errors of the Stream guard API. */
+import { Qwen3GuardError } from "../core/errors.js";
 
 /** Base class of every Stream guard error. */
-export class StreamGuardError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class StreamGuardError extends Qwen3GuardError {}
 
 export type StreamSessionState = "open" | "ended" | "closed" | "failed";
 
@@ -25,14 +21,18 @@ export class StreamSessionClosedError extends StreamGuardError {
         : state === "closed"
           ? "it was closed"
           : `it failed (${cause instanceof Error ? cause.message : String(cause)})`;
-    super(`this Stream session cannot take more input: ${why}; open a new session with openStream()`, {
+    super("STREAM_SESSION_CLOSED", `this Stream session cannot take more input: ${why}; open a new session`, {
       cause,
     });
   }
 }
 
 /** Bad input to a session (token ids outside the vocabulary, mixing token and text input...). */
-export class StreamInputError extends StreamGuardError {}
+export class StreamInputError extends StreamGuardError {
+  constructor(message: string) {
+    super("STREAM_INPUT_INVALID", message);
+  }
+}
 
 /** The conversation plus the answer would exceed the positions a session holds (`contextSize`). */
 export class StreamContextFullError extends StreamGuardError {
@@ -41,13 +41,22 @@ export class StreamContextFullError extends StreamGuardError {
     readonly contextSize: number,
   ) {
     super(
+      "STREAM_CONTEXT_FULL",
       `this Stream session would need ${needed} positions but holds ${contextSize}: load the guard with a larger contextSize`,
     );
   }
 }
 
 /** Every session slot is taken and openStream was asked not to wait (`whenFull: "throw"`), or the wait was aborted. */
-export class StreamCapacityError extends StreamGuardError {}
+export class StreamCapacityError extends StreamGuardError {
+  constructor(message: string) {
+    super("STREAM_CAPACITY", message);
+  }
+}
 
 /** The guard was closed. */
-export class StreamGuardClosedError extends StreamGuardError {}
+export class StreamGuardClosedError extends StreamGuardError {
+  constructor(message = "the Stream guard was closed") {
+    super("STREAM_GUARD_CLOSED", message);
+  }
+}

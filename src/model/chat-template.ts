@@ -17,15 +17,20 @@ import { InvalidConversationError, type ChatMessage } from "../core/messages.js"
 import { joinSegments, pushSegment, type PromptSegment } from "../core/segments.js";
 import type { GenPrompt } from "../core/prompt/gen-prompt.js";
 import { GgufFile } from "./gguf/gguf-reader.js";
+import { Qwen3GuardError } from "../core/errors.js";
 
 /** A chat template could not be parsed or rendered, or its output cannot be split into segments. */
-export class ChatTemplateError extends Error {
-  override readonly name: string = "ChatTemplateError";
+export class ChatTemplateError extends Qwen3GuardError {
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? "CHAT_TEMPLATE_INVALID", message, options);
+  }
 }
 
 /** No chat template was found where one was looked for. */
 export class ChatTemplateNotFoundError extends ChatTemplateError {
-  override readonly name = "ChatTemplateNotFoundError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, code: "CHAT_TEMPLATE_NOT_FOUND" });
+  }
 }
 
 export interface ChatTemplateRenderOptions {

@@ -8,6 +8,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { Qwen3GuardError } from "../core/errors.js";
 
 export const CAUSAL_LM_ARCHITECTURE = "Qwen3ForCausalLM";
 export const GUARD_ARCHITECTURE = "Qwen3ForGuardModel";
@@ -51,14 +52,13 @@ export interface Qwen3Config {
 }
 
 /** A config.json that cannot be used; names the file and the offending field. */
-export class HfConfigError extends Error {
-  override readonly name = "HfConfigError";
+export class HfConfigError extends Qwen3GuardError {
   constructor(
     readonly file: string,
     readonly field: string | undefined,
     problem: string,
   ) {
-    super(`${file}: ${field ? `field "${field}": ` : ""}${problem}`);
+    super("MODEL_CONFIG_INVALID", `${file}: ${field ? `field "${field}": ` : ""}${problem}`);
   }
 }
 

@@ -9,6 +9,7 @@
  * checkpoint; the full config schema lives in hf-config.ts.
  */
 import fs from "node:fs";
+import { Qwen3GuardError } from "../core/errors.js";
 import os from "node:os";
 import path from "node:path";
 import { CAUSAL_LM_ARCHITECTURE, GUARD_ARCHITECTURE } from "./hf-config.js";
@@ -44,16 +45,25 @@ export interface ResolveModelOptions extends HubConnectionOptions, Pick<PullOpti
   revision?: string;
 }
 
-export type ModelSpecErrorCode =
+export type ModelSpecErrorReason =
   "not-found" | "incomplete-folder" | "bad-config" | "not-gguf" | "not-cached" | "bad-spec";
 
-export class ModelSpecError extends Error {
-  override readonly name = "ModelSpecError";
+const MODEL_SPEC_CODES: Record<ModelSpecErrorReason, string> = {
+  "not-found": "MODEL_NOT_FOUND",
+  "incomplete-folder": "MODEL_FOLDER_INCOMPLETE",
+  "bad-config": "MODEL_CONFIG_INVALID",
+  "not-gguf": "MODEL_NOT_GGUF",
+  "not-cached": "MODEL_NOT_CACHED",
+  "bad-spec": "MODEL_SPEC_INVALID",
+};
+
+/** `--model` names nothing usable: `reason` says why, `code` is the stable code (MODEL_NOT_FOUND...). */
+export class ModelSpecError extends Qwen3GuardError {
   constructor(
-    readonly code: ModelSpecErrorCode,
+    readonly reason: ModelSpecErrorReason,
     message: string,
   ) {
-    super(message);
+    super(MODEL_SPEC_CODES[reason], message);
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { Qwen3GuardError } from "../core/errors.js";
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16";
 
@@ -20,8 +21,10 @@ export interface TensorInfo {
   byteLength: number;
 }
 
-export class SafetensorsError extends Error {
-  override readonly name = "SafetensorsError";
+export class SafetensorsError extends Qwen3GuardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("SAFETENSORS_INVALID", message, options);
+  }
 }
 
 export function elementCount(shape: readonly number[]): number {

@@ -22,10 +22,13 @@ import { resolveModel, type ResolvedModel, type ResolveModelOptions } from "./re
 import { SafetensorsFile } from "./safetensors.js";
 import { STREAM_HEAD_TENSORS } from "./synth/tensor-layout.js";
 import type { QwenTokenizer } from "./tokenizer/index.js";
+import { Qwen3GuardError } from "../core/errors.js";
 
 /** The Stream model cannot be used as given; the message says what to pass instead. */
-export class StreamAssetsError extends Error {
-  override readonly name = "StreamAssetsError";
+export class StreamAssetsError extends Qwen3GuardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("STREAM_MODEL_INVALID", message, options);
+  }
 }
 
 /** One head path (response or query): projection, RMSNorm, risk and category linears, row-major [out, in]. */

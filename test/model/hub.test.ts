@@ -147,7 +147,7 @@ test("an interrupted download keeps its partial file and the next pull resumes i
   const cacheDir = tmpCache();
   hub.cut = { path: "model.safetensors", afterBytes: 100_000, times: 1 };
   await assert.rejects(pullModel(REPO, opts(cacheDir, { maxRetries: 0 })), (e: unknown) => {
-    assert.ok(e instanceof HubError && e.code === "incomplete", String(e));
+    assert.ok(e instanceof HubError && e.reason === "incomplete", String(e));
     assert.match(e.message, /model\.safetensors.*interrupted.*resumes/);
     return true;
   });
@@ -310,7 +310,7 @@ test("a cached revision is used when the hub is unreachable or offline mode is o
 test("a GGUF repository needs a choice when it holds several .gguf files, and then fetches only that one", async () => {
   const cacheDir = tmpCache();
   await assert.rejects(pullModel("someone/tiny-GGUF", opts(cacheDir)), (e: unknown) => {
-    assert.ok(e instanceof HubError && e.code === "gguf-choice", String(e));
+    assert.ok(e instanceof HubError && e.reason === "gguf-choice", String(e));
     assert.match(e.message, /tiny-Q8_0\.gguf/);
     assert.match(e.message, /tiny-F16\.gguf/);
     return true;

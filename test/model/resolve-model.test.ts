@@ -50,7 +50,7 @@ function folder(files: Record<string, string | Uint8Array>): string {
 function expectSpecError(code: string, pattern: RegExp) {
   return (e: unknown) => {
     assert.ok(e instanceof ModelSpecError, String(e));
-    assert.equal(e.code, code, e.message);
+    assert.equal(e.reason, code, e.message);
     assert.match(e.message, pattern);
     return true;
   };

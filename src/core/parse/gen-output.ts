@@ -21,17 +21,17 @@ import {
   type RiskTier,
 } from "../labels.js";
 import type { GenOutput } from "../verdict.js";
+import { Qwen3GuardError } from "../errors.js";
 
 /** The text a Gen model produced has no `Safety: <tier>` label (or was not text at all). */
-export class GenOutputParseError extends Error {
-  override readonly name = "GenOutputParseError";
+export class GenOutputParseError extends Qwen3GuardError {
   constructor(
     message: string,
     /** The text that could not be parsed. */
     readonly raw: string,
     readonly direction: Direction,
   ) {
-    super(message);
+    super("GEN_OUTPUT_UNPARSEABLE", message);
   }
 }
 

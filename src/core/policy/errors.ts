@@ -1,4 +1,5 @@
 /** Typed errors of policy validation and resolution. Pure: no I/O. */
+import { Qwen3GuardError } from "../errors.js";
 
 /** One problem found in a policy document. */
 export interface PolicyIssue {
@@ -31,12 +32,11 @@ export function formatIssue(issue: PolicyIssue): string {
 }
 
 /** A policy document is invalid, or its `extends` chain cannot be resolved. */
-export class PolicyError extends Error {
-  override readonly name = "PolicyError";
+export class PolicyError extends Qwen3GuardError {
   readonly issues: readonly PolicyIssue[];
 
-  constructor(issues: readonly PolicyIssue[]) {
-    super(issues.map(formatIssue).join("\n"));
+  constructor(issues: readonly PolicyIssue[], code = "POLICY_INVALID") {
+    super(code, issues.map(formatIssue).join("\n"));
     this.issues = issues;
   }
 
@@ -52,13 +52,16 @@ export class PolicyExtendsCycleError extends PolicyError {
 
   constructor(chain: readonly string[]) {
     const first = chain[0];
-    super([
-      {
-        ...(first === undefined ? {} : { source: first }),
-        path: ["extends"],
-        message: `extends cycle: ${chain.join(" -> ")} (a policy cannot extend itself, directly or not)`,
-      },
-    ]);
+    super(
+      [
+        {
+          ...(first === undefined ? {} : { source: first }),
+          path: ["extends"],
+          message: `extends cycle: ${chain.join(" -> ")} (a policy cannot extend itself, directly or not)`,
+        },
+      ],
+      "POLICY_EXTENDS_CYCLE",
+    );
     this.chain = chain;
   }
 }

@@ -13,6 +13,7 @@ import {
   type Direction,
   type RiskTier,
 } from "../../core/labels.js";
+import { Qwen3GuardError } from "../../core/errors.js";
 
 /** The part of a tokenizer the output vocabulary needs. */
 export interface PlainTextEncoder {
@@ -40,8 +41,10 @@ export interface GenOutputVocabulary {
   end: number[];
 }
 
-export class OutputVocabularyError extends Error {
-  override readonly name = "OutputVocabularyError";
+export class OutputVocabularyError extends Qwen3GuardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("MODEL_VOCABULARY_MISMATCH", message, options);
+  }
 }
 
 export function buildGenOutputVocabulary(

@@ -1,21 +1,29 @@
 /** Errors thrown by the koffi binding over libllama. */
+import { Qwen3GuardError } from "../../core/errors.js";
 
 /** Base class: every error of this binding is an instance. */
-export class LlamaFfiError extends Error {
+export class LlamaFfiError extends Qwen3GuardError {}
+
+/** A caller passed something the binding cannot use (bad token id, unknown sequence, too many tokens...). */
+export class LlamaFfiInputError extends LlamaFfiError {
   constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
+    super("LLAMA_INPUT_INVALID", message);
   }
 }
 
-/** A caller passed something the binding cannot use (bad token id, unknown sequence, too many tokens...). */
-export class LlamaFfiInputError extends LlamaFfiError {}
-
 /** A native call failed (model or context creation, backend loading). */
-export class LlamaFfiNativeError extends LlamaFfiError {}
+export class LlamaFfiNativeError extends LlamaFfiError {
+  constructor(message: string) {
+    super("LLAMA_NATIVE_FAILED", message);
+  }
+}
 
 /** The object was used after dispose(). */
-export class LlamaFfiDisposedError extends LlamaFfiError {}
+export class LlamaFfiDisposedError extends LlamaFfiError {
+  constructor(message: string) {
+    super("LLAMA_DISPOSED", message);
+  }
+}
 
 /** Why llama_decode refused or failed, from its return code (llama.h). */
 export type LlamaDecodeFailure =
@@ -48,11 +56,15 @@ const ADVICE: Record<LlamaDecodeFailure, string> = {
 export class LlamaDecodeError extends LlamaFfiError {
   readonly failure: LlamaDecodeFailure;
   constructor(
-    readonly code: number,
+    /** What llama_decode returned. */
+    readonly status: number,
     detail = "",
   ) {
-    const failure = decodeFailureOf(code);
-    super(`llama_decode returned ${code} (${failure}): ${ADVICE[failure]}${detail ? ` [${detail}]` : ""}`);
+    const failure = decodeFailureOf(status);
+    super(
+      "LLAMA_DECODE_FAILED",
+      `llama_decode returned ${status} (${failure}): ${ADVICE[failure]}${detail ? ` [${detail}]` : ""}`,
+    );
     this.failure = failure;
   }
 }

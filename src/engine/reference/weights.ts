@@ -7,11 +7,14 @@ import fs from "node:fs";
 import path from "node:path";
 import os from "node:os";
 import { SafetensorsFile } from "../../model/safetensors.js";
+import { Qwen3GuardError } from "../../core/errors.js";
 
 const LITTLE_ENDIAN = os.endianness() === "LE";
 
-export class ReferenceWeightsError extends Error {
-  override readonly name = "ReferenceWeightsError";
+export class ReferenceWeightsError extends Qwen3GuardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("REFERENCE_WEIGHTS_INVALID", message, options);
+  }
 }
 
 /** Where tensors come from: a model folder on disk, or an in-memory map (for tests). */

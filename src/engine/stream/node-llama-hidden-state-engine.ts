@@ -12,6 +12,7 @@ import { llamaDecodeQueue } from "../llama-ffi/index.js";
 import { getLlamaRuntime } from "../llama-runtime.js";
 import { flashAttentionOf } from "../engine-options.js";
 import type { HiddenStateEngine, HiddenStateEngineOptions, HiddenStateItem } from "./hidden-state-engine.js";
+import { Qwen3GuardError } from "../../core/errors.js";
 
 /** The internal addon method this engine relies on. */
 interface EmbeddingAddonContext {
@@ -19,8 +20,10 @@ interface EmbeddingAddonContext {
 }
 
 /** Thrown when node-llama-cpp's internals this fallback relies on are missing (a different version). */
-export class NodeLlamaInternalsError extends Error {
-  override readonly name = "NodeLlamaInternalsError";
+export class NodeLlamaInternalsError extends Qwen3GuardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("NODE_LLAMA_INTERNALS", message, options);
+  }
 }
 
 interface Slot {

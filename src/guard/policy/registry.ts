@@ -4,6 +4,7 @@
  * set or the new one, never a mix, and a broken edit leaves the old set in force.
  */
 import { watch as fsWatch } from "node:fs";
+import { Qwen3GuardError } from "../../core/errors.js";
 import type { FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
 import { PolicyError, decide } from "../../core/policy/index.js";
@@ -41,13 +42,13 @@ export interface WatchOptions {
 }
 
 /** `get()` named a tenant the registry does not know. */
-export class UnknownTenantError extends Error {
-  override readonly name = "UnknownTenantError";
+export class UnknownTenantError extends Qwen3GuardError {
   constructor(
     readonly tenant: string | undefined,
     readonly known: readonly string[],
   ) {
     super(
+      "POLICY_UNKNOWN_TENANT",
       tenant === undefined
         ? `no tenant given and no default tenant set; known tenants: ${known.join(", ") || "(none)"}`
         : `unknown tenant "${tenant}"; known tenants: ${known.join(", ") || "(none)"}`,

@@ -3,6 +3,7 @@
  * block size (values per block) and block byte size of each, so the byte length of any tensor can be computed
  * even for types this package cannot decode. Sizes were taken from ggml-common.h (sizeof each block struct).
  */
+import { Qwen3GuardError } from "../../core/errors.js";
 
 export const GgmlType = {
   F32: 0,
@@ -84,8 +85,10 @@ const TRAITS: ReadonlyMap<number, readonly [number, number]> = new Map([
 
 const NAMES: ReadonlyMap<number, string> = new Map(Object.entries(GgmlType).map(([k, v]) => [v, k]));
 
-export class GgmlTypeError extends Error {
-  override readonly name = "GgmlTypeError";
+export class GgmlTypeError extends Qwen3GuardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("GGUF_UNSUPPORTED_TYPE", message, options);
+  }
 }
 
 export function ggmlTypeName(type: number): string {

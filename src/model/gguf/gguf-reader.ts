@@ -15,9 +15,12 @@ import {
 } from "./gguf-value.js";
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC } from "./gguf-writer.js";
 import { decodeBF16, decodeF16, decodeF32, dequantizeQ8_0 } from "./quantize.js";
+import { Qwen3GuardError } from "../../core/errors.js";
 
-export class GgufReadError extends Error {
-  override readonly name = "GgufReadError";
+export class GgufReadError extends Qwen3GuardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("GGUF_INVALID", message, options);
+  }
 }
 
 export interface GgufTensorInfo {

@@ -18,13 +18,16 @@ import {
   type GgufScalarType,
   type GgufValue,
 } from "./gguf-value.js";
+import { Qwen3GuardError } from "../../core/errors.js";
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_VERSION = 3;
 export const GGUF_DEFAULT_ALIGNMENT = 32;
 
-export class GgufWriteError extends Error {
-  override readonly name = "GgufWriteError";
+export class GgufWriteError extends Qwen3GuardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("GGUF_WRITE_FAILED", message, options);
+  }
 }
 
 export interface GgufTensorToWrite {

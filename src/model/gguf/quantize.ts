@@ -6,12 +6,15 @@
  * computed in float32 with id = 1/d from the unrounded d, while d itself is stored rounded to f16.
  */
 import { decodeToFloat32, encodeFromFloat32, f16ToF32, f32ToF16 } from "../safetensors.js";
+import { Qwen3GuardError } from "../../core/errors.js";
 
 export const Q8_0_BLOCK_SIZE = 32;
 export const Q8_0_BLOCK_BYTES = 34;
 
-export class QuantizeError extends Error {
-  override readonly name = "QuantizeError";
+export class QuantizeError extends Qwen3GuardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("QUANTIZE_FAILED", message, options);
+  }
 }
 
 /** C's roundf: halves go away from zero. */

