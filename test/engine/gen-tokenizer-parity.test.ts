@@ -1,8 +1,9 @@
 /**
  * The ids the Gen engine is fed: GenGuard tokenizes with our QwenTokenizer built from the GGUF's own vocabulary
  * (tokenizerFromGguf). On all 2,080 RTP-LX prompts, rendered into the Gen prompt, those ids must equal Hugging
- * Face's reference tokenizer (transformers.js on tokenizer.json, offline) — and llama.cpp's own tokenizer on the
- * same GGUF is checked too (the engine never uses it; a disagreement is reported as a finding).
+ * Face's reference tokenizer (tokenizers.js, the tokenizer code of transformers.js, on tokenizer.json, offline) —
+ * and llama.cpp's own tokenizer on the same GGUF is checked too (the engine never uses it; a disagreement is
+ * reported as a finding).
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -60,7 +61,7 @@ test("the guard's tokenizer comes from the GGUF vocabulary", () => {
   assert.equal(guard.tokenizer.addedTokenId("<|im_end|>"), 151645);
 });
 
-test("engine-fed ids of all 2,080 RTP-LX prompts in the Gen template equal transformers.js", () => {
+test("engine-fed ids of all 2,080 RTP-LX prompts in the Gen template equal Hugging Face's tokenizers.js", () => {
   assert.equal(prompts.length, 2080);
   const failures: string[] = [];
   prompts.forEach((text, i) => {

@@ -23,7 +23,7 @@ test("RTP-LX has its 2,080 prompts over 26 locales", () => {
   assert.equal(prompts.length, 2080);
 });
 
-test("raw prompts: ids equal transformers.js for all 2,080 prompts", () => {
+test("raw prompts: ids equal Hugging Face's tokenizers.js for all 2,080 prompts", () => {
   const failures: string[] = [];
   prompts.forEach((prompt, i) => {
     const a = ours.encode(prompt, { specials: true });
@@ -33,7 +33,7 @@ test("raw prompts: ids equal transformers.js for all 2,080 prompts", () => {
   assert.equal(failures.length, 0, report("raw", failures, prompts.length));
 });
 
-test("prompts wrapped in the Gen template: segment encoding equals transformers.js on the joined text", () => {
+test("prompts wrapped in the Gen template: segment encoding equals Hugging Face's tokenizers.js on the joined text", () => {
   const [before, after] = genPromptTemplate();
   const failures: string[] = [];
   prompts.forEach((prompt, i) => {
@@ -56,7 +56,7 @@ test("prompts wrapped in the Gen template: segment encoding equals transformers.
   assert.equal(failures.length, 0, report("wrapped", failures, prompts.length));
 });
 
-test("the Gen fixtures as a whole: ids equal transformers.js, and decode gives the text back", () => {
+test("the Gen fixtures as a whole: ids equal Hugging Face's tokenizers.js, and decode gives the text back", () => {
   for (const name of FIXTURE_NAMES) {
     const text = fixtureText(name);
     const a = ours.encode(text, { specials: true });
@@ -67,7 +67,7 @@ test("the Gen fixtures as a whole: ids equal transformers.js, and decode gives t
   }
 });
 
-test("whitespace, NFC and case edge cases equal transformers.js", () => {
+test("whitespace, NFC and case edge cases equal Hugging Face's tokenizers.js", () => {
   const cases = [
     "e\u0301",
     "Cafe\u0301 \u1100\u1161\u11a8",
@@ -86,7 +86,7 @@ test("whitespace, NFC and case edge cases equal transformers.js", () => {
   }
 });
 
-test("random strings over a tricky alphabet equal transformers.js (seeded)", () => {
+test("random strings over a tricky alphabet equal Hugging Face's tokenizers.js (seeded)", () => {
   const alphabet = [
     "a",
     "Z",

@@ -1,4 +1,4 @@
-/** Shared test data for the tokenizer tests: the RTP-LX prompts, the Gen fixtures, and HF's reference tokenizer. */
+/** Shared test data for the tokenizer tests: the RTP-LX prompts, the Gen fixtures and the reference tokenizer. */
 import fs from "node:fs";
 import path from "node:path";
 import { bundledQwen3TokenizerPath } from "../../src/model/tokenizer/index.js";
@@ -41,15 +41,21 @@ export interface ReferenceTokenizer {
   encode(text: string): number[];
 }
 
-/** Hugging Face transformers.js' tokenizer for the bundled Qwen3 tokenizer.json, loaded offline. */
+/**
+ * Hugging Face's tokenizer code (`@huggingface/tokenizers`, Tokenizers.js: the tokenizer transformers.js runs, in
+ * pure JavaScript, https://github.com/huggingface/tokenizers.js) on the bundled Qwen3 tokenizer.json and
+ * tokenizer_config.json, offline. `encode` adds special tokens as transformers does by default; Qwen3's
+ * post-processor adds none.
+ */
 export async function loadReferenceTokenizer(): Promise<ReferenceTokenizer> {
-  const { env, AutoTokenizer } = await import("@huggingface/transformers");
-  const dir = path.dirname(bundledQwen3TokenizerPath());
-  env.allowRemoteModels = false;
-  env.allowLocalModels = true;
-  env.localModelPath = path.dirname(dir);
-  const tokenizer = await AutoTokenizer.from_pretrained(path.basename(dir));
-  return { encode: (text) => tokenizer.encode(text) };
+  const { Tokenizer } = await import("@huggingface/tokenizers");
+  const file = bundledQwen3TokenizerPath();
+  const readJson = (f: string): object => JSON.parse(fs.readFileSync(f, "utf8")) as object;
+  const tokenizer = new Tokenizer(
+    readJson(file),
+    readJson(path.join(path.dirname(file), "tokenizer_config.json")),
+  );
+  return { encode: (text) => tokenizer.encode(text).ids };
 }
 
 /** Index and both sides of the first difference between two id lists, for assertion messages. */
