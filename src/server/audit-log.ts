@@ -169,14 +169,22 @@ export class AuditLog {
 
   /** Decisions matching the filters, oldest first (`limit` keeps the newest). */
   query(filter: AuditQuery = {}): (AuditRecord & { id: number })[] {
+    const columns = {
+      since: "time >= @since",
+      until: "time < @until",
+      tenant: "tenant = @tenant",
+      action: "action = @action",
+      direction: "direction = @direction",
+      requestId: "request_id = @requestId",
+    } as const;
     const where: string[] = [];
     const params: Record<string, unknown> = {};
-    if (filter.since) (where.push("time >= @since"), (params.since = filter.since));
-    if (filter.until) (where.push("time < @until"), (params.until = filter.until));
-    if (filter.tenant) (where.push("tenant = @tenant"), (params.tenant = filter.tenant));
-    if (filter.action) (where.push("action = @action"), (params.action = filter.action));
-    if (filter.direction) (where.push("direction = @direction"), (params.direction = filter.direction));
-    if (filter.requestId) (where.push("request_id = @requestId"), (params.requestId = filter.requestId));
+    for (const [key, clause] of Object.entries(columns)) {
+      const value = filter[key as keyof typeof columns];
+      if (value === undefined || value === "") continue;
+      where.push(clause);
+      params[key] = value;
+    }
     const limit = Math.max(1, Math.min(filter.limit ?? 100, 100_000));
     const rows = this.#db
       .prepare(
