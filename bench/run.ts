@@ -1,10 +1,12 @@
 /**
- * `npm run bench -- gen|stream [--json] [options]`: benchmarks on synthetic models (cached in .cache/bench).
+ * `npm run bench -- gen|stream|tokenizer-lag [--json] [options]`: benchmarks on synthetic models (cached in
+ * .cache/bench); tokenizer-lag needs no model.
  * Prints JSON (with --json) or a short summary; progress goes to stderr. Not part of the test suite.
  */
 import { Command, Option } from "commander";
 import { benchGen } from "./gen.js";
 import { benchStream } from "./stream.js";
+import { benchTokenizerLag } from "./tokenizer-lag.js";
 
 const program = new Command().name("bench");
 
@@ -61,6 +63,25 @@ program
       rates: o.rates,
       positions: o.positions,
     });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("tokenizer-lag")
+  .description(
+    "Incremental tokenizer on unpunctuated CJK/Thai text: identity with one-shot ids, held characters, linearity",
+  )
+  .option("--locales <list>", "RTP-LX locales", (v) => v.split(","), ["ZH", "JA", "TH", "KO"])
+  .option(
+    "--lengths <list>",
+    "lengths timed (characters)",
+    (v) => v.split(",").map(Number),
+    [1000, 10000, 100000],
+  )
+  .option("--seed <n>", "seed of the random chunk sizes", Number, 1)
+  .option("--json", "print JSON only")
+  .action((o) => {
+    const result = benchTokenizerLag({ locales: o.locales, lengths: o.lengths, seed: o.seed });
     process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
   });
 
