@@ -17,7 +17,7 @@ let guard: StreamGuard;
 before(async () => {
   tmp = tempDir("stream-lag-");
   synthesizeModel({ kind: "stream", shape: "tiny", outDir: tmp.dir, dtype: "f32", seed: 5 });
-  guard = await loadGuard(tmp.dir, { contextSize: 2048, maxSessions: 1 });
+  guard = await loadGuard(tmp.dir, { contextSize: 2048, sequences: 1 });
 });
 
 after(async () => {
