@@ -7,9 +7,10 @@
  */
 import os from "node:os";
 import { GenGuard } from "../src/guard/gen-guard.js";
-import { benchCacheDir, ensureBenchModel } from "./bench-models.js";
+import { benchCacheDir, benchModelBuiltApart } from "./bench-models.js";
 import { openaiModerationPrompts } from "./datasets.js";
-import { kvCacheBytes, peakRssBytes, summarize, type Summary } from "./stats.js";
+import { MemoryMonitor } from "./memory.js";
+import { kvCacheBytes, modelDims, summarize, type Summary } from "./stats.js";
 import type { SynthShape } from "../src/model/synth/presets.js";
 
 export interface GenBenchOptions {
@@ -21,15 +22,20 @@ export interface GenBenchOptions {
 }
 
 export async function benchGen(options: GenBenchOptions) {
-  const model = await ensureBenchModel("gen", options.shape, "q8_0");
+  const model = await benchModelBuiltApart("gen", options.shape, "q8_0");
   const contextSize = 2048;
+  const sequences = 1;
+  const memory = new MemoryMonitor();
   const guard = await GenGuard.load({
     model: model.folder,
     quantization: "q8_0",
     cacheDir: benchCacheDir,
     contextSize,
-    sequences: 1,
+    sequences,
+    logLevel: "info",
+    logger: memory.logger,
   });
+  memory.phase("load");
   try {
     const lo = options.promptTokens * 0.8;
     const hi = options.promptTokens * 1.2;
@@ -43,6 +49,7 @@ export async function benchGen(options: GenBenchOptions) {
       .slice(0, options.requests + 1);
     if (prompts.length < 2) throw new Error("not enough prompts of the requested length in the dataset");
     const engine = guard.engine;
+    memory.phase("prompts");
 
     // Prefill rate of a fresh 256-token prompt (for reference) and one decode step.
     const probe = guard.tokenizer.encode(prompts.join("\n"), { specials: false }).slice(0, 256);
@@ -61,6 +68,7 @@ export async function benchGen(options: GenBenchOptions) {
       },
       { reuse: false },
     );
+    memory.phase("probe");
 
     // Ours: the first request warms the template head (not counted), as a long-running guard is warm.
     await guard.moderatePrompt(prompts[0]!);
@@ -103,6 +111,8 @@ export async function benchGen(options: GenBenchOptions) {
       });
     }
 
+    memory.phase("ours");
+
     // Naive: re-prefill the whole prompt, greedy-decode as many tokens as our output had.
     const naive: { ms: number; promptTokens: number }[] = [];
     for (const [i, prompt] of prompts.slice(1, 1 + options.naiveRequests).entries()) {
@@ -118,13 +128,14 @@ export async function benchGen(options: GenBenchOptions) {
       );
       naive.push({ ms: performance.now() - t0, promptTokens: ids.length });
     }
+    memory.phase("naive");
 
     const oursSummary: Summary = summarize(ours.map((r) => r.ms));
     const naiveSummary: Summary = summarize(naive.map((r) => r.ms));
     const unavoidable = summarize(ours.map((r) => r.unavoidableMs));
     const ratioToUnavoidable = summarize(ours.map((r) => r.ms / r.unavoidableMs));
-    const kv = kvCacheBytes(model.folder, contextSize);
-    const rss = peakRssBytes();
+    const kv = kvCacheBytes(model.folder, contextSize * sequences);
+    const budgetBytes = model.ggufBytes + kv + 300 * 1024 * 1024;
     return {
       benchmark: "gen",
       machine: {
@@ -166,12 +177,16 @@ export async function benchGen(options: GenBenchOptions) {
         oursOverUnavoidableP50: ratioToUnavoidable.p50,
         oursOverUnavoidableMax: ratioToUnavoidable.max,
       },
-      memory: {
-        peakRssBytes: rss,
-        budgetBytes: model.ggufBytes + kv + 300 * 1024 * 1024,
+      memory: memory.report({
+        budgetBytes,
+        modelFile: model.gguf,
+        modelFileBytes: model.ggufBytes,
         kvCacheBytes: kv,
-        withinBudget: rss <= model.ggufBytes + kv + 300 * 1024 * 1024,
-      },
+        // a decode reads the logits of its last token, or of up to 4 when the fast decode speculates
+        outputRows: 4 * sequences,
+        ...modelDims(model.folder),
+        embeddings: false,
+      }),
       targets: {
         naiveOverOurs: ">= 3",
         oursOverUnavoidable: "<= 1.2",

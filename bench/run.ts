@@ -1,14 +1,34 @@
 /**
  * `npm run bench -- gen|stream|tokenizer-lag [--json] [options]`: benchmarks on synthetic models (cached in
- * .cache/bench); tokenizer-lag needs no model.
+ * .cache/bench, built by `bench models` in a child process); tokenizer-lag needs no model.
  * Prints JSON (with --json) or a short summary; progress goes to stderr. Not part of the test suite.
  */
 import { Command, Option } from "commander";
 import { benchGen } from "./gen.js";
 import { benchStream } from "./stream.js";
 import { benchTokenizerLag } from "./tokenizer-lag.js";
+import { ensureBenchModel } from "./bench-models.js";
 
 const program = new Command().name("bench");
+
+program
+  .command("models")
+  .description(
+    "Build (or find in the cache) the benchmark models and exit. gen and stream run it in a child process, so " +
+      "that building and converting never count in the measured process's peak RSS",
+  )
+  .addOption(
+    new Option("--shape <shape>", "synthetic model shape")
+      .choices(["tiny", "0.6b", "4b", "8b"])
+      .default("0.6b"),
+  )
+  .addOption(new Option("--kind <kind>", "only this model").choices(["gen", "stream"]))
+  .action(async (o) => {
+    for (const kind of o.kind ? [o.kind as "gen" | "stream"] : (["gen", "stream"] as const)) {
+      const m = await ensureBenchModel(kind, o.shape, "q8_0");
+      process.stdout.write(`${kind}: ${m.gguf} (${m.ggufBytes} bytes)\n`);
+    }
+  });
 
 program
   .command("gen")

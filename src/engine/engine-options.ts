@@ -9,6 +9,9 @@ import { Qwen3GuardError } from "../core/errors.js";
 /** Which llama.cpp integration runs the model. */
 export type EngineBackend = "auto" | "llama-ffi" | "node-llama-cpp";
 
+/** Levels of llama.cpp's log lines, lowest first. */
+export type EngineLogLevel = "debug" | "info" | "warn" | "error";
+
 /** Element type of the KV cache. */
 export type KvCacheType = "f16" | "f32";
 
@@ -46,8 +49,14 @@ export interface EngineOptions {
   batchSize?: number;
   /** Tokens per graph computation; `"auto"` (default): the batch size for Gen, 64 for Stream (every position is an output there). */
   ubatchSize?: number | "auto";
-  /** Receives llama.cpp's warnings and errors (default: silent). */
+  /** Receives llama.cpp's log lines at or above `logLevel` (default: silent). */
   logger?: (level: string, message: string) => void;
+  /**
+   * Lowest level of llama.cpp's lines passed to `logger` (default `"warn"`: warnings and errors). `"info"` adds
+   * what llama.cpp allocates (model, KV, compute and output buffer sizes). The binding only: node-llama-cpp's
+   * fallback always passes warnings and errors.
+   */
+  logLevel?: EngineLogLevel;
   /** Receives the runtime's own warnings, e.g. the fallback to node-llama-cpp (default: process warnings). */
   warn?: (message: string) => void;
 }
@@ -62,6 +71,7 @@ export const ENGINE_DEFAULTS = {
   flashAttention: "auto",
   batchSize: 512,
   ubatchSize: "auto",
+  logLevel: "warn",
 } as const satisfies Omit<Required<EngineOptions>, "threads" | "logger" | "warn">;
 
 /** Engine options with every default filled in. */
@@ -92,6 +102,7 @@ const schema = z.object({
   threads: positiveInt(1024),
   batchSize: positiveInt(1 << 16),
   ubatchSize: z.union([z.literal("auto"), positiveInt(1 << 16)]),
+  logLevel: z.enum(["debug", "info", "warn", "error"]),
 });
 
 /** Threads every context should use: the cores this process may run on. */
@@ -121,6 +132,7 @@ export function resolveEngineOptions(options: EngineOptions = {}): ResolvedEngin
     threads: options.threads ?? engineThreads(),
     batchSize: options.batchSize ?? ENGINE_DEFAULTS.batchSize,
     ubatchSize: options.ubatchSize ?? ENGINE_DEFAULTS.ubatchSize,
+    logLevel: options.logLevel ?? ENGINE_DEFAULTS.logLevel,
   };
   const parsed = schema.safeParse(merged);
   if (!parsed.success) {
@@ -153,6 +165,8 @@ function describe(key: string, zodMessage: string): string {
       return 'expected "auto", "on" or "off"';
     case "ubatchSize":
       return 'expected "auto" or a positive integer';
+    case "logLevel":
+      return 'expected "debug", "info", "warn" or "error"';
     default:
       return `expected a positive integer (${zodMessage})`;
   }
