@@ -193,7 +193,13 @@ export class MemoryMonitor {
       at.rssFileBytes === null || modelMapped === null ? null : Math.max(0, at.rssFileBytes - modelMapped);
     const heap = at.heapTotalBytes;
     const external = at.externalBytes;
-    const known = (modelMapped ?? 0) + (otherFile ?? 0) + kv + compute + output + heap + external;
+    // Weights llama.cpp copies out of the mapping into buffers of their own (CPU_REPACK, AMX...): none on x86 for
+    // Q8_0; on ARM, repacked copies whose mmap'ed pages stay resident too.
+    const extraWeights = Object.entries(b.model)
+      .filter(([type]) => type !== "CPU_Mapped")
+      .reduce((sum, [, bytes]) => sum + bytes, 0);
+    const known =
+      (modelMapped ?? 0) + (otherFile ?? 0) + extraWeights + kv + compute + output + heap + external;
     return {
       peakRssBytes: peak,
       budgetBytes: options.budgetBytes,
@@ -209,6 +215,8 @@ export class MemoryMonitor {
         modelMappedBytes: modelMapped,
         /** Other file-backed pages: the node binary, libllama/libggml, koffi, libstdc++. */
         otherFileBytes: otherFile,
+        /** Weights copied out of the mapping (llama.cpp's CPU_REPACK or AMX buffers); 0 when every tensor is mapped. */
+        extraWeightBuffersBytes: extraWeights,
         kvCacheBytes: kv,
         computeBuffersBytes: compute,
         /** llama.cpp's output buffer: `outputRows` rows (at most n_outputs_max) of logits (and hidden states). */
