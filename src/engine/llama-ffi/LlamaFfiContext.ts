@@ -44,9 +44,12 @@ export interface LlamaFfiContextOptions {
   /** Stop each graph after the final norm so the LM head never runs (embeddings contexts only). Default false. */
   skipLmHead?: boolean;
   /**
-   * Most outputs (logits rows) one decode may ask for. Default nBatch. A logits context that reads only the last
-   * token of each item should pass nSeqMax: the compute buffer then holds a few vocabulary-sized rows, not nBatch
-   * of them (~300 MiB at nBatch 512 with Qwen3's 151,936-token vocabulary).
+   * Most outputs one llama_decode call may ask for; longer inputs are split into several calls. llama.cpp's
+   * output buffer holds a vocabulary-sized row of logits per output (~0.6 MiB with Qwen3's 151,936 tokens: ~300 MiB
+   * for 512 outputs), zero-filled, so resident, and never shrunk; in an embeddings context those logits are never
+   * read (garbage with skipLmHead). Default: nBatch for a logits context (one that reads only the last token of each
+   * item should pass a few per sequence), nUbatch for an embeddings context (every position is an output; llama.cpp
+   * computes nUbatch tokens at a time anyway, so the split costs nothing).
    */
   nOutputsMax?: number;
 }
@@ -86,6 +89,8 @@ export class LlamaFfiContext {
     readonly embeddings: boolean,
     /** The LM-head skip callback, when enabled (its counters are instrumentation). */
     readonly lmHeadSkip: LmHeadSkip | null,
+    /** Most outputs one llama_decode call asks for (see LlamaFfiContextOptions.nOutputsMax). */
+    readonly nOutputsMax: number,
   ) {
     this.handle = handle;
     const n = this.native;
@@ -110,6 +115,10 @@ export class LlamaFfiContext {
     const nSeqMax = positiveInt("nSeqMax", options.nSeqMax ?? 1);
     const threads = positiveInt("threads", options.threads ?? os.availableParallelism());
     const kvUnified = options.kvUnified ?? false;
+    const nOutputsMax = positiveInt(
+      "nOutputsMax",
+      Math.min(options.nOutputsMax ?? (embeddings ? nUbatch : nBatch), nBatch),
+    );
     // llama.cpp pads each sequence's share to 256 cells (and warns when n_ctx is not a multiple): do it here
     const nCtxCells = kvUnified ? nCtx : nSeqMax * Math.ceil(Math.ceil(nCtx / nSeqMax) / 256) * 256;
     if (options.skipLmHead && !embeddings) {
@@ -137,9 +146,7 @@ export class LlamaFfiContext {
       type_v: options.kvType === "f32" ? c.GGML_TYPE_F32 : c.GGML_TYPE_F16,
       kv_unified: kvUnified,
       no_perf: true,
-      ...(options.nOutputsMax !== undefined
-        ? { n_outputs_max: positiveInt("nOutputsMax", options.nOutputsMax) }
-        : {}),
+      n_outputs_max: nOutputsMax,
     });
     const skip = options.skipLmHead ? new LmHeadSkip() : null;
     if (skip) params.cb_eval = skip.pointer;
@@ -158,7 +165,7 @@ export class LlamaFfiContext {
       );
     }
     model.attachContext(1);
-    return new LlamaFfiContext(model, handle, embeddings, skip);
+    return new LlamaFfiContext(model, handle, embeddings, skip, nOutputsMax);
   }
 
   private get native(): LlamaNative {
@@ -358,9 +365,16 @@ export class LlamaFfiContext {
     }
     const result: Float32Array[][] = items.map(() => []);
     const width = outputs === "all" ? this.nEmbd : this.nVocab;
+    // Calls of at most nBatch tokens and nOutputsMax outputs (llama.cpp sizes its output buffer by the outputs).
     const nBatch = this.tokenView.length;
-    for (let start = 0; start < rows.length; start += nBatch) {
-      const chunk = rows.slice(start, start + nBatch);
+    for (let start = 0, end = 0; start < rows.length; start = end) {
+      let outputsInChunk = 0;
+      while (end < rows.length && end - start < nBatch) {
+        if (rows[end]!.output && outputsInChunk === this.nOutputsMax) break;
+        if (rows[end]!.output) outputsInChunk++;
+        end++;
+      }
+      const chunk = rows.slice(start, end);
       chunk.forEach((r, j) => {
         this.tokenView[j] = r.token;
         this.posView[j] = r.pos;
