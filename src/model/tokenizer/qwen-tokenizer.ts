@@ -71,7 +71,9 @@ export class QwenTokenizer {
       }
       byteIds[b] = id;
     }
-    const merges = spec.merges.map(([a, b], rank): [number, number, number] => {
+    // [left, right, merged] ids by rank, flat
+    const merges = new Int32Array(3 * spec.merges.length);
+    spec.merges.forEach(([a, b], rank) => {
       const left = spec.bpeVocab.get(a);
       const right = spec.bpeVocab.get(b);
       const merged = spec.bpeVocab.get(a + b);
@@ -80,9 +82,9 @@ export class QwenTokenizer {
           `merge #${rank} "${a} ${b}" uses or makes a token missing from the vocabulary`,
         );
       }
-      return [left, right, merged];
+      merges.set([left, right, merged], 3 * rank);
     });
-    this.bpe = new BytePairEncoder(byteIds, merges, this.vocabSize);
+    this.bpe = new BytePairEncoder(byteIds, merges);
   }
 
   /** Build from a Hugging Face tokenizer.json (parsed object or file path). */
