@@ -344,3 +344,94 @@ export class GgufFile {
     this.fd = undefined;
   }
 }
+
+/** What {@link visitGgufMetadata} does with each metadata value. */
+export interface GgufMetadataVisitor {
+  /** A value that is not an array. */
+  value?(key: string, value: GgufValue): void;
+  /**
+   * An array of `length` items of `itemType`: return a function that receives each item in order (nested arrays
+   * as GgufValue), or undefined to skip the array without decoding it.
+   */
+  array?(
+    key: string,
+    itemType: GgufValueType,
+    length: number,
+  ): ((item: GgufArrayItem, index: number) => void) | undefined;
+}
+
+const ITEM_BYTES: Partial<Record<GgufValueType, number>> = {
+  uint8: 1,
+  int8: 1,
+  bool: 1,
+  uint16: 2,
+  int16: 2,
+  uint32: 4,
+  int32: 4,
+  float32: 4,
+  uint64: 8,
+  int64: 8,
+  float64: 8,
+};
+
+function advance(c: Cursor, bytes: number, size: number, file: string): void {
+  if (c.pos + bytes > size) throw new GgufReadError(`${file}: unexpected end of file in the header`);
+  c.pos += bytes;
+}
+
+function skipItems(c: Cursor, itemType: GgufValueType, n: number, size: number, file: string, depth: number) {
+  const fixed = ITEM_BYTES[itemType];
+  if (fixed !== undefined) return advance(c, n * fixed, size, file);
+  for (let i = 0; i < n; i++) {
+    if (itemType === "string") {
+      advance(c, c.count("string length"), size, file);
+    } else {
+      if (depth > 4) throw new GgufReadError(`${file}: arrays nested too deep`);
+      const inner = typeOf(c.u32(), file);
+      skipItems(c, inner, c.count("array length"), size, file, depth + 1);
+    }
+  }
+}
+
+/**
+ * Read a GGUF file's metadata one value at a time, keeping none of it: a 150k-token vocabulary reaches the
+ * visitor item by item, where GgufFile.open builds every array (and keeps them all until the whole header is
+ * read), and arrays the visitor does not want are skipped undecoded. Tensor infos are not read. Throws
+ * GgufReadError like GgufFile.open (bad magic or version, a header running past the end of the file).
+ */
+export function visitGgufMetadata(filePath: string, visitor: GgufMetadataVisitor): void {
+  const fd = fs.openSync(filePath, "r");
+  try {
+    const size = fs.fstatSync(fd).size;
+    const c = new Cursor(fd, size, filePath);
+    if (size < 24 || c.u32() !== GGUF_MAGIC)
+      throw new GgufReadError(`${filePath}: not a GGUF file (bad magic)`);
+    const version = c.u32();
+    if (version !== 2 && version !== 3) {
+      throw new GgufReadError(`${filePath}: GGUF version ${version} is not supported (expected 2 or 3)`);
+    }
+    c.count("tensor count");
+    const kvCount = c.count("metadata count");
+    for (let i = 0; i < kvCount; i++) {
+      const key = c.str();
+      const type = typeOf(c.u32(), filePath);
+      if (type !== "array") {
+        const value = readScalar(c, type);
+        visitor.value?.(key, { type, value } as GgufValue);
+        continue;
+      }
+      const itemType = typeOf(c.u32(), filePath);
+      const n = c.count("array length");
+      const onItem = visitor.array?.(key, itemType, n);
+      if (!onItem) {
+        skipItems(c, itemType, n, size, filePath, 0);
+        continue;
+      }
+      for (let k = 0; k < n; k++) {
+        onItem(itemType === "array" ? readArray(c, filePath, 1) : readScalar(c, itemType), k);
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
