@@ -253,7 +253,7 @@ test("an unreachable endpoint fails fast and says how to pass the model by path"
       assert.ok(e.message.startsWith(`could not reach ${endpoint} (`), e.message);
       assert.match(
         e.message,
-        /offline.*--model \/path\/to\/Qwen3Guard-Gen-0\.6B.*--model file\.gguf.*HF_ENDPOINT/,
+        /offline.*--model \/path\/to\/model-folder.*--model file\.gguf.*HF_ENDPOINT/,
       );
       return true;
     },
