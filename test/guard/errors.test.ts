@@ -12,7 +12,7 @@ import { repoRoot } from "../helpers/repo-data.js";
 const CODE = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/;
 
 function exportedErrorClasses(): [string, new (...args: never[]) => Error][] {
-  return Object.entries(entry).filter(
+  return (Object.entries(entry) as [string, unknown][]).filter(
     (e): e is [string, new (...args: never[]) => Error] =>
       typeof e[1] === "function" && e[1].prototype instanceof Error,
   );
