@@ -4,15 +4,20 @@
  * once); with `--out` it is written exactly there.
  */
 import path from "node:path";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
 import cliProgress from "cli-progress";
 import { convertHfToGguf } from "../../model/convert/convert-hf-to-gguf.js";
 import { ensureGgufDetailed, type EnsureGgufProgress } from "../../model/convert/gguf-cache.js";
-import { GGUF_OUTPUT_TYPES, type GgufOutputType } from "../../model/convert/qwen3-tensor-plan.js";
+import type { GgufOutputType } from "../../model/convert/qwen3-tensor-plan.js";
+import { parseQuantization, quantizationOption } from "../engine-options.js";
+import { CliUsageError } from "../errors.js";
+import { warn } from "../report.js";
 
 export interface ConvertCliOptions {
   model: string;
-  type: GgufOutputType;
+  quantization?: GgufOutputType;
+  /** @deprecated the old name of `quantization` (the hidden `--type` flag). */
+  type?: GgufOutputType;
   out?: string;
   cacheDir?: string;
   verify?: boolean;
@@ -54,6 +59,7 @@ function progressReporter(): { update: (p: EnsureGgufProgress) => void; stop: ()
 
 /** Run the conversion; resolves to the GGUF path. */
 export async function runConvert(options: ConvertCliOptions): Promise<string> {
+  const type = options.quantization ?? options.type ?? "q8_0";
   const progress = progressReporter();
   try {
     if (options.out) {
@@ -61,13 +67,13 @@ export async function runConvert(options: ConvertCliOptions): Promise<string> {
       await convertHfToGguf({
         modelDir: options.model,
         outFile,
-        type: options.type,
+        type,
         onProgress: (p) => progress.update({ phase: "convert", ...p }),
       });
       return outFile;
     }
     const result = await ensureGgufDetailed(options.model, {
-      type: options.type,
+      type,
       ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
       ...(options.verify ? { verify: true } : {}),
       onProgress: progress.update,
@@ -78,30 +84,30 @@ export async function runConvert(options: ConvertCliOptions): Promise<string> {
   }
 }
 
-function parseType(value: string): GgufOutputType {
-  const v = value.toLowerCase();
-  if (!(GGUF_OUTPUT_TYPES as readonly string[]).includes(v)) {
-    throw new InvalidArgumentError(`expected one of ${GGUF_OUTPUT_TYPES.join(", ")}`);
-  }
-  return v as GgufOutputType;
-}
-
 export function registerConvertCommand(program: Command): void {
-  program
+  const command = program
     .command("convert")
     .description(
       "convert a Hugging Face Qwen3Guard model folder to GGUF (cached by content) and print its path",
     )
-    .requiredOption("--model <dir>", "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)")
-    .addOption(
-      new Option("--type <type>", `output type: ${GGUF_OUTPUT_TYPES.join(" | ")}`)
-        .default("q8_0")
-        .argParser(parseType),
+    .requiredOption(
+      "-m, --model <dir>",
+      "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)",
     )
+    .addOption(quantizationOption("GGUF type to write"))
+    // The old name of --quantization, kept working (hidden from --help).
+    .addOption(new Option("--type <type>").argParser(parseQuantization).hideHelp())
     .option("--out <file>", "write the GGUF here instead of the cache")
     .option("--cache-dir <dir>", "cache folder (default: $QWEN3GUARD_CACHE or ~/.cache/qwen3guard)")
     .option("--verify", "hash the inputs' content even when sizes and dates are unchanged")
     .action(async (options: ConvertCliOptions) => {
+      if (command.getOptionValueSource("type") === "cli") {
+        if (command.getOptionValueSource("quantization") === "cli") {
+          throw new CliUsageError("--type is the old name of --quantization: pass only --quantization");
+        }
+        warn("--type is deprecated: use --quantization");
+        options = { ...options, quantization: options.type! };
+      }
       const file = await runConvert(options);
       process.stdout.write(`${file}\n`);
     });
