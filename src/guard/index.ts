@@ -20,3 +20,5 @@ export type {
 } from "./stream-types.js";
 export * from "./stream-errors.js";
 export { StreamAssetsError } from "../model/stream-assets.js";
+export { ModelKindError, type FoundModelKind } from "../model/model-kind.js";
+export { GgufIntegrityError } from "../model/gguf/gguf-integrity.js";

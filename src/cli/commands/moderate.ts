@@ -192,6 +192,7 @@ export function registerModerateCommand(program: Command): void {
       contextSize: options.contextSize,
       cacheDir: options.cacheDir,
       onConvertProgress: bar.onConvertProgress,
+      warn: (message: string) => process.stderr.write(`warning: ${message}\n`),
       logger: (level: string, message: string) => {
         if (level === "error") process.stderr.write(`llama.cpp: ${message}\n`);
       },

@@ -124,6 +124,7 @@ export function registerStreamCommand(program: Command): void {
       cacheDir: options.cacheDir,
       maxSessions: 1,
       onConvertProgress: bar.onConvertProgress,
+      warn: (message: string) => process.stderr.write(`warning: ${message}\n`),
       logger: (level: string, message: string) => {
         if (level === "error") process.stderr.write(`llama.cpp: ${message}\n`);
       },
