@@ -12,8 +12,8 @@
  */
 import { Qwen3GuardError } from "../core/errors.js";
 import { renderChatTemplateText } from "./chat-template.js";
-import { GgufIntegrityError, structuralProblem } from "./gguf/gguf-integrity.js";
-import { GgufFile, GgufReadError } from "./gguf/gguf-reader.js";
+import { GGUF_DIGEST_KEY, GgufIntegrityError, layoutProblem } from "./gguf/gguf-integrity.js";
+import { GgufReadError, scanGgufLayout, type GgufLayoutScan } from "./gguf/gguf-reader.js";
 import { CAUSAL_LM_ARCHITECTURE, GUARD_ARCHITECTURE } from "./hf-config.js";
 
 /** GGUF metadata key: the kind of model the file holds ({@link RecordedModelKind}). */
@@ -129,18 +129,24 @@ const NAME_KEYS = [
 const GEN_NAME = /qwen3[\s_.-]*guard[\s_.-]*gen/i;
 const STREAM_NAME = /qwen3[\s_.-]*guard[\s_.-]*stream/i;
 
-function stringValue(gguf: GgufFile, key: string): string | undefined {
-  const v = gguf.metadata.get(key);
-  return v?.type === "string" ? v.value : undefined;
-}
+/** The GGUF metadata keys the kind is judged by (string values). */
+export const KIND_EVIDENCE_KEYS: readonly string[] = [
+  MODEL_KIND_GGUF_KEY,
+  "general.architecture",
+  "tokenizer.chat_template",
+  ...NAME_KEYS,
+];
 
-/** The kind of an open GGUF file (see the module comment for the order of the evidence). */
-export function ggufKindOf(gguf: GgufFile): ModelKindEvidence {
-  const names = NAME_KEYS.map((k) => stringValue(gguf, k)).filter((n): n is string => n !== undefined);
+/**
+ * The kind of a GGUF from its string metadata (see the module comment for the order of the evidence);
+ * `stringValue` returns the value of a key when it is a string.
+ */
+export function ggufKindOf(stringValue: (key: string) => string | undefined): ModelKindEvidence {
+  const names = NAME_KEYS.map((k) => stringValue(k)).filter((n): n is string => n !== undefined);
   const nameSays = (kind: "gen" | "stream"): boolean =>
     names.some((n) => (kind === "gen" ? GEN_NAME : STREAM_NAME).test(n));
   const named = names.length > 0 ? ` named "${names[0]}"` : "";
-  const recorded = stringValue(gguf, MODEL_KIND_GGUF_KEY);
+  const recorded = stringValue(MODEL_KIND_GGUF_KEY);
   if (recorded !== undefined) {
     const by = "recorded by qwen3guard's converter";
     if (recorded === "gen")
@@ -171,7 +177,7 @@ export function ggufKindOf(gguf: GgufFile): ModelKindEvidence {
       nameAgrees: false,
     };
   }
-  const architecture = stringValue(gguf, "general.architecture");
+  const architecture = stringValue("general.architecture");
   if (architecture !== undefined && architecture !== "qwen3") {
     return {
       kind: "other",
@@ -180,7 +186,7 @@ export function ggufKindOf(gguf: GgufFile): ModelKindEvidence {
       nameAgrees: false,
     };
   }
-  const template = stringValue(gguf, "tokenizer.chat_template");
+  const template = stringValue("tokenizer.chat_template");
   if (template !== undefined && isGenChatTemplate(template)) {
     return {
       kind: "gen",
@@ -221,27 +227,23 @@ export function ggufKindOf(gguf: GgufFile): ModelKindEvidence {
   };
 }
 
-/** The kind of a GGUF file. */
+/** The kind of a GGUF file (its header is walked without decoding the vocabulary). */
 export function ggufKind(file: string): ModelKindEvidence {
-  const gguf = GgufFile.open(file);
-  try {
-    return ggufKindOf(gguf);
-  } finally {
-    gguf.close();
-  }
+  const { strings } = scanGgufLayout(file, KIND_EVIDENCE_KEYS);
+  return ggufKindOf((key) => strings.get(key)?.value);
 }
 
 const GIVEN_GGUF_HINT =
   "Convert the model folder again (qwen3guard convert --model DIR --out FILE), or download the file again";
 
 /**
- * A GGUF given as the model (a path, or a GGUF repository pulled from the hub), opened once: the quick integrity
- * check (throws GgufIntegrityError for a truncated file) and its kind.
+ * A GGUF given as the model (a path, or a GGUF repository pulled from the hub), its header walked once: the quick
+ * integrity check (throws GgufIntegrityError for a truncated file) and its kind.
  */
 export function inspectGivenGguf(file: string): { kind: ModelKindEvidence } {
-  let gguf: GgufFile;
+  let layout: GgufLayoutScan;
   try {
-    gguf = GgufFile.open(file);
+    layout = scanGgufLayout(file, [...KIND_EVIDENCE_KEYS, GGUF_DIGEST_KEY]);
   } catch (error) {
     if (error instanceof GgufReadError && /truncated|unexpected end of file/.test(error.message)) {
       throw new GgufIntegrityError(
@@ -253,15 +255,9 @@ export function inspectGivenGguf(file: string): { kind: ModelKindEvidence } {
     }
     throw error;
   }
-  try {
-    const problem = structuralProblem(gguf);
-    if (problem !== undefined) {
-      throw new GgufIntegrityError(file, problem, GIVEN_GGUF_HINT);
-    }
-    return { kind: ggufKindOf(gguf) };
-  } finally {
-    gguf.close();
-  }
+  const problem = layoutProblem(layout);
+  if (problem !== undefined) throw new GgufIntegrityError(file, problem, GIVEN_GGUF_HINT);
+  return { kind: ggufKindOf((key) => layout.strings.get(key)?.value) };
 }
 
 const GEN_HINT =

@@ -19,7 +19,7 @@ import {
   quickCheckGguf,
   verifyGguf,
 } from "../../src/model/gguf/gguf-integrity.js";
-import { GgufFile } from "../../src/model/gguf/gguf-reader.js";
+import { GgufFile, scanGgufLayout } from "../../src/model/gguf/gguf-reader.js";
 import { writeGguf } from "../../src/model/gguf/gguf-writer.js";
 import { gguf } from "../../src/model/gguf/gguf-value.js";
 import { synthesizeModel } from "../../src/model/synth/index.js";
@@ -79,6 +79,22 @@ test("the recorded digest is the SHA-256 of the file with the digest's own 64 by
   assert.equal(createHash("sha256").update(bytes).digest("hex"), recorded);
   assert.deepEqual(await verifyGguf(file), { digest: "checked" });
   assert.equal(quickCheckGguf(file), undefined);
+
+  // The quick walk of the header agrees with the full parse.
+  const scan = scanGgufLayout(file, [GGUF_DIGEST_KEY, "general.architecture", "tokenizer.ggml.tokens"]);
+  const g = GgufFile.open(file);
+  try {
+    assert.equal(scan.dataStart, g.dataStart);
+    assert.equal(scan.tensorCount, g.tensors.length);
+    assert.equal(scan.fileSize, bytes.length);
+    assert.equal(scan.impliedSize, bytes.length);
+    assert.equal(scan.strings.get("general.architecture")?.value, "qwen3");
+    assert.equal(scan.strings.get(GGUF_DIGEST_KEY)?.value, recorded);
+    assert.equal(scan.strings.get(GGUF_DIGEST_KEY)?.offset, at - 12);
+    assert.equal(scan.strings.has("tokenizer.ggml.tokens"), false, "an array is not a string");
+  } finally {
+    g.close();
+  }
 });
 
 test("a truncated cached GGUF is rebuilt on the next load, with a message", async () => {

@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import { Qwen3GuardError } from "../../core/errors.js";
-import { GgufReadError, scanGgufLayout, type GgufFile, type GgufLayoutScan } from "./gguf-reader.js";
+import { GgufReadError, scanGgufLayout, type GgufLayoutScan } from "./gguf-reader.js";
 import { GGUF_DIGEST_HEX_LENGTH, GGUF_DIGEST_PLACEHOLDER } from "./gguf-writer.js";
 
 /** GGUF metadata key: SHA-256 (lowercase hex) of the whole file with this value's bytes read as "0"s. */
@@ -57,9 +57,12 @@ function problemOf(fileSize: number, impliedSize: number | undefined, digest: un
   return undefined;
 }
 
-/** The quick check of a file already open (and so already parsed); returns what is wrong, or undefined. */
-export function structuralProblem(gguf: GgufFile): string | undefined {
-  return problemOf(gguf.fileSize, gguf.impliedSize(), gguf.metadata.get(GGUF_DIGEST_KEY)?.value);
+/**
+ * The quick check of a header already walked (by {@link scanGgufLayout}, asked for GGUF_DIGEST_KEY); returns
+ * what is wrong, or undefined.
+ */
+export function layoutProblem(layout: GgufLayoutScan): string | undefined {
+  return problemOf(layout.fileSize, layout.impliedSize, layout.strings.get(GGUF_DIGEST_KEY)?.value);
 }
 
 /** Scan the header; a file that cannot be read as a GGUF is reported as the problem. */
@@ -77,7 +80,7 @@ function scan(file: string): GgufLayoutScan | { problem: string } {
 export function quickCheckGguf(file: string): string | undefined {
   const layout = scan(file);
   if ("problem" in layout) return layout.problem;
-  return problemOf(layout.fileSize, layout.impliedSize, layout.strings.get(GGUF_DIGEST_KEY)?.value);
+  return layoutProblem(layout);
 }
 
 /** The full check: the quick one, then the recorded digest. */

@@ -219,7 +219,10 @@ export interface GgufLayoutScan {
   alignment: number;
   dataStart: number;
   tensorCount: number;
-  /** The size the header implies (see GgufFile.impliedSize); undefined when a tensor's type is unknown. */
+  /**
+   * The file size the header implies: the data start plus the end of the last tensor padded to the alignment (GGUF
+   * writers pad every tensor); undefined when a tensor has a type whose size is unknown.
+   */
   impliedSize: number | undefined;
   /** The string values asked for, with the file offset of each value (its type tag). */
   strings: Map<string, { value: string; offset: number }>;
@@ -303,8 +306,6 @@ export class GgufFile {
     readonly tensors: readonly GgufTensorInfo[],
     readonly alignment: number,
     readonly dataStart: number,
-    /** File size when opened. */
-    readonly fileSize: number,
   ) {
     this.fd = fd;
     this.byName = new Map(tensors.map((t) => [t.name, t]));
@@ -353,7 +354,7 @@ export class GgufFile {
         }
         return { name, ne, type, offset, byteLength };
       });
-      return new GgufFile(filePath, fd, version, metadata, tensors, alignment, dataStart, size);
+      return new GgufFile(filePath, fd, version, metadata, tensors, alignment, dataStart);
     } catch (error) {
       fs.closeSync(fd);
       throw error;
@@ -369,20 +370,6 @@ export class GgufFile {
     const t = this.byName.get(name);
     if (!t) throw new GgufReadError(`${this.filePath}: no tensor named ${name}`);
     return t;
-  }
-
-  /**
-   * The file size the header implies: the data section's start plus the end of the last tensor's data padded to
-   * the alignment (as GGUF writers pad every tensor). Undefined when a tensor has a type whose size is unknown.
-   */
-  impliedSize(): number | undefined {
-    let end = 0;
-    for (const t of this.tensors) {
-      if (!Number.isFinite(t.byteLength)) return undefined;
-      const rel = t.offset - this.dataStart + t.byteLength;
-      end = Math.max(end, Math.ceil(rel / this.alignment) * this.alignment);
-    }
-    return this.dataStart + end;
   }
 
   /** A metadata value unwrapped (arrays as JS arrays), or undefined when absent. */
