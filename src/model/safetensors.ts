@@ -292,8 +292,14 @@ function* safetensorsSteps(
   const headerBytes = Buffer.from(headerJson, "utf8");
   fs.mkdirSync(path.dirname(filePath), { recursive: true });
   const tmp = temporaryPathFor(filePath);
-  let fd: number | undefined = fs.openSync(tmp, "wx");
   const tracked = trackTemporaryFile(tmp);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, "wx");
+  } catch (error) {
+    tracked.release();
+    throw error;
+  }
   let renamed = false;
   try {
     const len = Buffer.alloc(8);

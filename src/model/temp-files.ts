@@ -101,6 +101,10 @@ export function liveTemporaryFiles(): string[] {
   return [...live];
 }
 
+function liveNames(): Set<string> {
+  return new Set([...live].map((f) => path.basename(f)));
+}
+
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -127,7 +131,9 @@ export function removeStalePartials(dir: string): string[] {
     const pid = partialOwner(name);
     if (pid === undefined) continue;
     const file = path.resolve(dir, name);
-    const stale = pid === process.pid ? !live.has(file) : !processAlive(pid);
+    // Our own names carry 8 random hex digits: the name alone identifies a file this process is writing, however
+    // the folder is spelled (symlinks, relative paths).
+    const stale = pid === process.pid ? !liveNames().has(name) : !processAlive(pid);
     if (!stale) continue;
     try {
       fs.rmSync(file, { force: true });

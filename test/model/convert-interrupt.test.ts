@@ -12,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { main } from "../../src/cli/main.js";
 import { synthesizeModel } from "../../src/model/synth/index.js";
+import { removeStalePartials, temporaryPathFor, trackTemporaryFile } from "../../src/model/temp-files.js";
 
 const repoRoot = path.resolve(import.meta.dirname, "../..");
 let work: string;
@@ -193,4 +194,25 @@ await convertHfToGguf({ modelDir: ${JSON.stringify(modelDir)}, outFile: ${JSON.s
   assert.match(r.stdout, /application shutdown/);
   assert.equal(fs.existsSync(tmp), false, "removed at exit");
   assert.deepEqual(fs.readdirSync(path.dirname(out)), []);
+});
+
+test("a sweep never removes a file this process is writing, however its folder is spelled", () => {
+  const dir = path.join(work, "sweep");
+  fs.mkdirSync(dir);
+  const link = path.join(work, "sweep-link");
+  fs.symlinkSync(dir, link);
+  const file = temporaryPathFor(path.join(link, "x.gguf"));
+  const tracked = trackTemporaryFile(file); // registered before it exists, as the writers do
+  try {
+    fs.writeFileSync(file, "being written");
+    const orphan = path.join(dir, `.y.gguf.${process.pid}-00000000.partial`);
+    fs.writeFileSync(orphan, "left by an earlier process with this pid");
+    const other = path.join(dir, "notes.partial");
+    fs.writeFileSync(other, "not one of ours");
+    assert.deepEqual(removeStalePartials(dir), [orphan]);
+    assert.ok(fs.existsSync(file));
+    assert.ok(fs.existsSync(other));
+  } finally {
+    tracked.release();
+  }
 });

@@ -294,8 +294,16 @@ export async function writeGguf(
   const hash = digestAt === undefined ? undefined : createHash("sha256");
   await fs.promises.mkdir(path.dirname(outFile), { recursive: true });
   const tmp = temporaryPathFor(outFile);
-  const handle = await fs.promises.open(tmp, "wx");
+  // Registered before it exists: a sweep running meanwhile (another conversion in this process) must not take
+  // the new file for a leftover of an earlier process with our pid.
   const tracked = trackTemporaryFile(tmp);
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(tmp, "wx");
+  } catch (error) {
+    tracked.release();
+    throw error;
+  }
   let closed = false;
   const put = async (bytes: Uint8Array): Promise<void> => {
     hash?.update(bytes);
