@@ -23,7 +23,7 @@ export interface EngineCliOptions {
   progress: boolean;
 }
 
-/** The engine options a command's flags ask for (llama.cpp errors go to stderr). */
+/** The engine options a command's flags ask for (warnings and llama.cpp errors go to stderr). */
 export function engineOptionsOf(
   options: EngineCliOptions,
 ): EngineOptions & Pick<EngineCliOptions, "quantization" | "cacheDir"> {
@@ -33,6 +33,7 @@ export function engineOptionsOf(
     contextSize: options.contextSize,
     kvCache: options.kvCache,
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+    warn,
     logger: (level: string, message: string) => {
       if (level === "error") process.stderr.write(`llama.cpp: ${message}\n`);
     },

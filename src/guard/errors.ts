@@ -30,6 +30,8 @@ export { ChatTemplateError, ChatTemplateNotFoundError } from "../model/chat-temp
 export { TokenizerFormatError, TokenizerUsageError } from "../model/tokenizer/errors.js";
 export { SynthError } from "../model/synth/tokenizer-files.js";
 export { StreamAssetsError } from "../model/stream-assets.js";
+export { ModelKindError, type FoundModelKind } from "../model/model-kind.js";
+export { GgufIntegrityError } from "../model/gguf/gguf-integrity.js";
 export {
   HubError,
   HubUnreachableError,

@@ -6,7 +6,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import cliProgress from "cli-progress";
-import { synthesizeModel } from "../../model/synth/synthesize.js";
+import { synthesizeModelAsync } from "../../model/synth/synthesize.js";
+import { removeStalePartials } from "../../model/temp-files.js";
 import {
   SYNTH_KINDS,
   SYNTH_SHAPES,
@@ -46,10 +47,16 @@ function humanBytes(bytes: number): string {
   return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
 }
 
-export function runSynth(options: SynthCliOptions): void {
+/**
+ * Write the model. Ctrl-C (SIGINT) or SIGTERM while writing removes the half-written weights and exits with
+ * status 130 / 143; temporary files a killed earlier run left in the folder are removed first (they do not make
+ * the folder "not empty").
+ */
+export async function runSynth(options: SynthCliOptions): Promise<void> {
   const outDir = path.resolve(options.out);
   if (fs.existsSync(outDir)) {
     if (!fs.statSync(outDir).isDirectory()) throw new Error(`${outDir} exists and is not a folder`);
+    removeStalePartials(outDir);
     if (fs.readdirSync(outDir).length > 0 && !options.force) {
       throw new Error(
         `${outDir} is not empty; choose another --out or pass --force to overwrite its model files`,
@@ -69,7 +76,7 @@ export function runSynth(options: SynthCliOptions): void {
     : undefined;
   let started = false;
   const t0 = performance.now();
-  const result = synthesizeModel({
+  const result = await synthesizeModelAsync({
     kind: options.kind,
     shape: options.shape,
     outDir,
@@ -120,7 +127,7 @@ export function registerSynthCommand(program: Command): void {
     .option("--seed <n>", "PRNG seed", parseSeed, 0)
     .option("--untied", "write a separate lm_head instead of tying it to the embeddings")
     .option("--force", "write into a non-empty folder, replacing its model files")
-    .action((options: SynthCliOptions) => {
+    .action(async (options: SynthCliOptions) => {
       if (options.crafted) {
         runSynthCrafted({ kind: options.kind, out: options.out, ...(options.force ? { force: true } : {}) });
         return;
@@ -128,6 +135,6 @@ export function registerSynthCommand(program: Command): void {
       if (options.shape === undefined) {
         throw new CliUsageError("--shape is required (or pass --crafted for the hand-set toy model)");
       }
-      runSynth(options);
+      await runSynth(options);
     });
 }
