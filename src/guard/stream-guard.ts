@@ -19,7 +19,7 @@ import { DecodeCoalescer } from "../engine/stream/decode-coalescer.js";
 import type { HiddenStateEngine } from "../engine/stream/hidden-state-engine.js";
 import { loadHiddenStateEngine } from "../engine/stream/load-engine.js";
 import { resolveEngineOptions, type EngineOptions } from "../engine/engine-options.js";
-import { StreamHeads } from "../engine/stream/stream-heads.js";
+import { StreamScorer, type StreamLabels } from "../engine/stream/stream-scoring.js";
 import {
   prepareStreamAssets,
   StreamAssetsError,
@@ -65,7 +65,7 @@ export class StreamGuard {
   private constructor(
     readonly engine: HiddenStateEngine,
     readonly assets: StreamAssets,
-    readonly heads: StreamHeads,
+    readonly scorer: StreamScorer,
     readonly coalescer: DecodeCoalescer,
     private readonly defaults: { rule?: StreamRule; mode?: Strictness },
   ) {
@@ -91,7 +91,7 @@ export class StreamGuard {
       return new StreamGuard(
         engine,
         assets,
-        new StreamHeads(assets.heads),
+        new StreamScorer(assets.heads),
         new DecodeCoalescer(engine),
         defaults,
       );
@@ -117,14 +117,8 @@ export class StreamGuard {
   }
 
   /** Label names from config.json. */
-  get labels() {
-    const h = this.assets.heads;
-    return {
-      responseRisk: h.response.riskLabels,
-      responseCategories: h.response.categoryLabels,
-      queryRisk: h.query.riskLabels,
-      queryCategories: h.query.categoryLabels,
-    };
+  get labels(): StreamLabels {
+    return this.scorer.labels;
   }
 
   /** Token ids of the prompt part of a conversation (up to and including the last user turn's `<|im_end|>`). */
@@ -159,15 +153,14 @@ export class StreamGuard {
       if (this.closed) throw new StreamGuardClosedError("the Stream guard was closed");
       await this.engine.open(seq);
       const states = await this.coalescer.submit(seq, prefix);
-      const scores = this.heads.apply(states[promptIds.length - 1]!, "query");
-      const prompt = promptVerdictOf(scores, this.heads.weights.query.categoryLabels, promptIds.length);
+      const prompt = promptVerdictOf(this.scorer.prompt(states[promptIds.length - 1]!), promptIds.length);
       // close() ran during the prompt's decode: it did not see this session, and the engine is going away
       if (this.closed) throw new StreamGuardClosedError("the Stream guard was closed");
       const session = new StreamSession(
         {
           engine: this.engine,
           coalescer: this.coalescer,
-          heads: this.heads,
+          scorer: this.scorer,
           tokenizer: this.assets.tokenizer,
           vocabSize: this.assets.config.vocabSize,
           release: (s) => {

@@ -8,10 +8,10 @@
  * StreamSessionClosedError.
  */
 import { isUnsafeUnder, type Strictness } from "../core/labels.js";
-import { StreamTracker, type StreamRule } from "../core/stream-decision.js";
+import type { StreamRule } from "../core/stream-decision.js";
 import type { DecodeCoalescer } from "../engine/stream/decode-coalescer.js";
 import type { HiddenStateEngine } from "../engine/stream/hidden-state-engine.js";
-import type { HeadScores, StreamHeads } from "../engine/stream/stream-heads.js";
+import type { AnswerScoring, HeadScore, StreamScorer } from "../engine/stream/stream-scoring.js";
 import type { IncrementalTokenizer, QwenTokenizer } from "../model/tokenizer/index.js";
 import {
   StreamContextFullError,
@@ -31,7 +31,7 @@ import type {
 export interface StreamSessionRuntime {
   engine: HiddenStateEngine;
   coalescer: DecodeCoalescer;
-  heads: StreamHeads;
+  scorer: StreamScorer;
   tokenizer: QwenTokenizer;
   /** Valid token ids are 0 .. vocabSize-1. */
   vocabSize: number;
@@ -41,23 +41,12 @@ export interface StreamSessionRuntime {
 
 type Listener = (trigger: StreamTrigger) => void;
 
-function byName(labels: readonly string[], probs: Float32Array): Record<string, number> {
-  return Object.fromEntries(labels.map((name, i) => [name, probs[i]!]));
-}
-
 /** Build the prompt verdict from the query heads at the last prompt position. */
-export function promptVerdictOf(
-  scores: HeadScores,
-  labels: readonly string[],
-  promptTokens: number,
-): StreamPromptVerdict {
+export function promptVerdictOf(score: HeadScore, promptTokens: number): StreamPromptVerdict {
   return {
-    tier: scores.tier,
-    category: scores.category,
-    probabilities: scores.probabilities,
-    categoryProbabilities: byName(labels, scores.categoryProbs),
-    unsafeStrict: isUnsafeUnder(scores.tier, "strict"),
-    unsafeLoose: isUnsafeUnder(scores.tier, "loose"),
+    ...score,
+    unsafeStrict: isUnsafeUnder(score.tier, "strict"),
+    unsafeLoose: isUnsafeUnder(score.tier, "loose"),
     promptTokens,
   };
 }
@@ -65,7 +54,7 @@ export function promptVerdictOf(
 export class StreamSession {
   readonly rule: StreamRule;
   readonly mode: Strictness;
-  private readonly tracker: StreamTracker;
+  private readonly scoring: AnswerScoring;
   private status: StreamSessionState = "open";
   private failure: unknown;
   /** Positions held in the sequence (prompt + header + answer tokens submitted). */
@@ -95,7 +84,7 @@ export class StreamSession {
   ) {
     this.rule = options.rule ?? "official";
     this.mode = options.mode ?? "strict";
-    this.tracker = new StreamTracker({ rule: this.rule, mode: this.mode });
+    this.scoring = runtime.scorer.answer({ rule: this.rule, mode: this.mode });
     this.positions = prefixLength;
   }
 
@@ -115,15 +104,15 @@ export class StreamSession {
 
   /** The whole-answer verdict over the tokens processed so far. */
   get verdict(): StreamAnswerVerdict {
-    const v = this.tracker.final();
-    const tokens = this.tracker.length;
+    const v = this.scoring.final();
+    const tokens = this.scoring.length;
     if (v.tier === "Safe") return { tier: "Safe", tokens };
     return {
       tier: v.tier,
       index: v.index,
       token: this.answer[v.index]!,
-      category: v.category ?? "",
-      probabilities: v.probabilities ?? { Safe: 0, Unsafe: 0, Controversial: 0 },
+      category: v.category,
+      probabilities: v.probabilities,
       tokens,
     };
   }
@@ -329,30 +318,18 @@ export class StreamSession {
   }
 
   private tokenVerdict(index: number, token: number, hidden: Float32Array): StreamTokenVerdict {
-    const heads = this.runtime.heads;
-    const s = heads.apply(hidden, "response");
+    const { score, fired } = this.scoring.push(hidden);
     const text = this.textDecoder.decode(this.runtime.tokenizer.tokenToBytes(token), { stream: true });
-    const categoryProbabilities = byName(heads.weights.response.categoryLabels, s.categoryProbs);
-    const verdict: StreamTokenVerdict = {
-      index,
-      token,
-      text,
-      tier: s.tier,
-      category: s.category,
-      probabilities: s.probabilities,
-      categoryProbabilities,
-    };
-    // the tracker carries the category name through unchanged
-    const pushed = this.tracker.push(s.tier, s.category as never, s.probabilities);
-    if (pushed.fired) {
+    const verdict: StreamTokenVerdict = { index, token, text, ...score };
+    if (fired) {
       const trigger: StreamTrigger = {
-        tier: pushed.fired.tier,
+        tier: fired.tier,
         index,
         token,
         text,
-        category: s.category,
-        probabilities: s.probabilities,
-        categoryProbabilities,
+        category: fired.category,
+        probabilities: fired.probabilities,
+        categoryProbabilities: fired.categoryProbabilities,
         rule: this.rule,
         mode: this.mode,
       };
