@@ -73,7 +73,7 @@ export async function benchStream(options: StreamBenchOptions) {
       const costs: number[] = [];
       for (let at = 0; at + k <= options.tokensPerChunkSize; at += k) {
         const t0 = performance.now();
-        await s.push(answer.slice(at, at + k));
+        await s.pushTokens(answer.slice(at, at + k));
         costs.push((performance.now() - t0) / k);
       }
       perChunk[`chunk${k}`] = summarize(costs);
@@ -94,7 +94,7 @@ export async function benchStream(options: StreamBenchOptions) {
         await sleep(t0 + (i * 1000) / rate - performance.now());
         maxLag = Math.max(maxLag, i - judged);
         pending.push(
-          s.push([answer[i % answer.length]!]).then((v) => {
+          s.pushTokens([answer[i % answer.length]!]).then((v) => {
             judged += (v as unknown[]).length;
           }),
         );
@@ -126,12 +126,12 @@ export async function benchStream(options: StreamBenchOptions) {
       const naiveMs = performance.now() - t0;
       await guard.engine.close(0);
       const s: StreamSession = await open();
-      for (let at = 0; at < p; at += 64) await s.push(answer.slice(at, Math.min(p, at + 64)));
+      for (let at = 0; at < p; at += 64) await s.pushTokens(answer.slice(at, Math.min(p, at + 64)));
       // Ours: one token appended at position p (median of three consecutive single-token pushes).
       const single: number[] = [];
       for (let k = 0; k < 3; k++) {
         const t1 = performance.now();
-        await s.push([answer[p + k]!]);
+        await s.pushTokens([answer[p + k]!]);
         single.push(performance.now() - t1);
       }
       const oursMs = summarize(single).p50;

@@ -199,7 +199,7 @@ export class StreamGuard {
     const head = answer === undefined ? conversation : conversation.slice(0, -1);
     const session = await this.openStream(head, options);
     try {
-      const tokens = answer === undefined ? [] : await session.pushText(answer);
+      const tokens = answer === undefined ? [] : await session.push(answer);
       const end = await session.end();
       tokens.push(...end.tokens);
       return { prompt: session.prompt, tokens, trigger: session.trigger, response: end.verdict };

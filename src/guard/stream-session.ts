@@ -51,6 +51,51 @@ export function promptVerdictOf(score: HeadScore, promptTokens: number): StreamP
   };
 }
 
+function isTypedArray(
+  value: unknown,
+  tag: "Uint8Array" | "Int32Array" | "Uint32Array",
+): value is ArrayLike<number> {
+  // by tag, not instanceof: a typed array from another realm (a worker, a vm context) is accepted too
+  return (
+    ArrayBuffer.isView(value) && (value as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] === tag
+  );
+}
+
+function isUint8Array(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array || isTypedArray(value, "Uint8Array");
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (ArrayBuffer.isView(value))
+    return `a ${(value as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] ?? "typed array"}`;
+  if (value instanceof ArrayBuffer) return "an ArrayBuffer";
+  if (typeof value === "string")
+    return `a string (${JSON.stringify(value.length > 20 ? value.slice(0, 20) + "…" : value)})`;
+  if (typeof value === "number") return `the number ${value}`;
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
+function badPushInput(value: unknown): string {
+  const got = describe(value);
+  if (Array.isArray(value) || isTypedArray(value, "Int32Array") || isTypedArray(value, "Uint32Array")) {
+    return `push() takes answer text (a string, or UTF-8 bytes as a Uint8Array), got ${got}: to push token ids use pushTokens(ids)`;
+  }
+  if (value instanceof ArrayBuffer) {
+    return `push() takes answer text (a string, or UTF-8 bytes as a Uint8Array), got ${got}: wrap it, push(new Uint8Array(buffer))`;
+  }
+  return `push() takes answer text (a string, or UTF-8 bytes as a Uint8Array), got ${got}`;
+}
+
+function badPushTokensInput(value: unknown): string {
+  const got = describe(value);
+  if (typeof value === "string" || isUint8Array(value)) {
+    return `pushTokens() takes token ids (number[], Int32Array or Uint32Array), got ${got}: to push text or UTF-8 bytes use push()`;
+  }
+  return `pushTokens() takes token ids (number[], Int32Array or Uint32Array), got ${got}`;
+}
+
 export class StreamSession {
   readonly rule: StreamRule;
   readonly mode: Strictness;
@@ -118,47 +163,44 @@ export class StreamSession {
   }
 
   /**
-   * Feed answer tokens (ids of the Qwen3 vocabulary) or answer text (a chunk of any size, from any LLM: it is
-   * re-tokenized incrementally, so a piece the next chunk could still change is held back until then or end()).
-   * Resolves with the verdicts of the tokens this push made final, in order. A session takes either ids or text.
+   * Feed a chunk of answer text, from any LLM, in chunks of any size: a string, or UTF-8 bytes (a `Uint8Array`,
+   * e.g. a `Buffer` from stdin or a chunk of a `fetch` body; a character split across chunks is joined). The text
+   * is re-tokenized incrementally, so a piece the next chunk could still change is held back until then or end().
+   * Resolves with the verdicts of the tokens this push made final, in order. Token ids go through pushTokens().
    */
-  push(input: readonly number[] | string): Promise<StreamTokenVerdict[]> {
-    return typeof input === "string" ? this.pushText(input) : this.pushTokens(input);
-  }
-
-  /** Feed answer token ids. */
-  pushTokens(tokens: readonly number[]): Promise<StreamTokenVerdict[]> {
-    try {
-      this.checkOpen();
-      this.checkInput("tokens");
-      for (const t of tokens) {
-        if (!Number.isInteger(t) || t < 0 || t >= this.runtime.vocabSize) {
-          throw new StreamInputError(
-            `token id ${t} is outside the vocabulary (0..${this.runtime.vocabSize - 1}): push Qwen3 token ids, or text`,
-          );
-        }
-      }
-      this.checkRoom(tokens.length);
-    } catch (error) {
-      return Promise.reject(error);
+  push(text: string | Uint8Array): Promise<StreamTokenVerdict[]> {
+    if (typeof text !== "string" && !isUint8Array(text)) {
+      return Promise.reject(new StreamInputError(badPushInput(text)));
     }
-    return this.submit(tokens);
-  }
-
-  /** Feed a chunk of answer text. */
-  pushText(chunk: string): Promise<StreamTokenVerdict[]> {
     let ids: number[];
     try {
       this.checkOpen();
       this.checkInput("text");
       this.incremental ??= this.runtime.tokenizer.createIncremental();
-      ids = this.incremental.push(chunk);
+      ids = this.incremental.push(text);
       this.checkRoom(ids.length);
     } catch (error) {
       if (error instanceof StreamContextFullError) this.fail(error);
       return Promise.reject(error);
     }
     return this.submit(ids);
+  }
+
+  /**
+   * Feed answer token ids of the Qwen3 vocabulary: a `number[]`, an `Int32Array` or a `Uint32Array` (copied; the
+   * caller may reuse it). A session takes either token ids or text, not both.
+   */
+  pushTokens(ids: readonly number[] | Int32Array | Uint32Array): Promise<StreamTokenVerdict[]> {
+    let tokens: number[];
+    try {
+      tokens = this.tokenIds(ids);
+      this.checkOpen();
+      this.checkInput("tokens");
+      this.checkRoom(tokens.length);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.submit(tokens);
   }
 
   /**
@@ -265,6 +307,28 @@ export class StreamSession {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** Check and copy pushTokens' argument (plain JS callers pass anything). */
+  private tokenIds(ids: unknown): number[] {
+    let list: number[];
+    if (Array.isArray(ids)) list = [...(ids as unknown[])] as number[];
+    else if (isTypedArray(ids, "Int32Array") || isTypedArray(ids, "Uint32Array")) list = Array.from(ids);
+    else throw new StreamInputError(badPushTokensInput(ids));
+    const vocabSize = this.runtime.vocabSize;
+    list.forEach((t, i) => {
+      if (typeof t !== "number" || !Number.isInteger(t)) {
+        throw new StreamInputError(
+          `pushTokens(): element ${i} is ${describe(t)}, not a token id (an integer 0..${vocabSize - 1}); to push text use push(text)`,
+        );
+      }
+      if (t < 0 || t >= vocabSize) {
+        throw new StreamInputError(
+          `token id ${t} is outside the vocabulary (0..${vocabSize - 1}): push Qwen3 token ids, or text`,
+        );
+      }
+    });
+    return list;
   }
 
   private checkOpen(): void {

@@ -44,7 +44,7 @@ async function run(
   const session = await guard.openStream(USER, options);
   try {
     const tiers: string[] = [];
-    for (const t of tokens) for (const v of await session.push([t])) tiers.push(v.tier);
+    for (const t of tokens) for (const v of await session.pushTokens([t])) tiers.push(v.tier);
     const { verdict } = await session.end();
     return { fired: session.trigger, tiers, verdict };
   } finally {
@@ -135,13 +135,13 @@ test("onTrigger fires the moment the rule fires; events() reports tokens, the tr
   })();
   let firedAfterTokens = -1;
   session.onTrigger(() => (firedAfterTokens = session.tokenCount));
-  await session.push([plain[0]!, U1()]);
+  await session.pushTokens([plain[0]!, U1()]);
   assert.equal(firedAfterTokens, -1);
-  await session.push([U2()]);
+  await session.pushTokens([U2()]);
   assert.equal(firedAfterTokens, 3, "the listener ran before the push that fired resolved");
   let late: StreamTrigger | undefined;
   session.onTrigger((t) => (late = t));
-  await session.push([plain[1]!]);
+  await session.pushTokens([plain[1]!]);
   assert.equal(late?.index, 2, "a listener added after the trigger is called at once");
   await session.end();
   await session.close();

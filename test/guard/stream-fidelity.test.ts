@@ -90,7 +90,7 @@ for (const chunk of [1, 3, 7]) {
     try {
       const verdicts: StreamTokenVerdict[] = [];
       for (let i = 0; i < answerIds.length; i += chunk) {
-        verdicts.push(...(await session.push(answerIds.slice(i, i + chunk))));
+        verdicts.push(...(await session.pushTokens(answerIds.slice(i, i + chunk))));
       }
       checkTokens(verdicts, `chunk ${chunk}`);
     } finally {
@@ -103,7 +103,7 @@ test("tokens pushed one by one without awaiting are coalesced and still match", 
   const session = await guard.openStream(MESSAGES);
   try {
     const before = guard.coalescer.stats.decodes;
-    const all = await Promise.all(answerIds.map((t) => session.push([t])));
+    const all = await Promise.all(answerIds.map((t) => session.pushTokens([t])));
     checkTokens(all.flat(), "unawaited");
     const decodes = guard.coalescer.stats.decodes - before;
     assert.ok(decodes < answerIds.length, `${answerIds.length} pushes took ${decodes} decodes`);
@@ -139,7 +139,7 @@ test("the node-llama-cpp fallback (forced) gives the same prompt and per-token v
     assert.ok(maxDiff(tiers, ref.risk.probs) < TOL);
     const verdicts: StreamTokenVerdict[] = [];
     for (let i = 0; i < answerIds.length; i += 5)
-      verdicts.push(...(await session.push(answerIds.slice(i, i + 5))));
+      verdicts.push(...(await session.pushTokens(answerIds.slice(i, i + 5))));
     checkTokens(verdicts, "fallback");
     await session.close();
   } finally {
