@@ -46,5 +46,6 @@ export {
   StreamContextFullError,
   StreamCapacityError,
   StreamGuardClosedError,
+  StreamListenerError,
   type StreamSessionState,
 } from "./stream-errors.js";

@@ -13,8 +13,6 @@
  */
 import { parseChatMessages, InvalidConversationError, type ChatMessage } from "../core/messages.js";
 import { renderStreamPrompt, STREAM_ASSISTANT_HEADER } from "../core/prompt/stream-prompt.js";
-import type { Strictness } from "../core/labels.js";
-import type { StreamRule } from "../core/stream-decision.js";
 import { DecodeCoalescer } from "../engine/stream/decode-coalescer.js";
 import type { HiddenStateEngine } from "../engine/stream/hidden-state-engine.js";
 import { loadHiddenStateEngine } from "../engine/stream/load-engine.js";
@@ -27,7 +25,7 @@ import {
   type StreamAssetsOptions,
 } from "../model/stream-assets.js";
 import { StreamContextFullError, StreamGuardClosedError } from "./stream-errors.js";
-import { StreamSession, promptVerdictOf } from "./stream-session.js";
+import { StreamSession, promptVerdictOf, sessionSettings } from "./stream-session.js";
 import { StreamSlotPool } from "./stream-slots.js";
 import type {
   StreamAnswerVerdict,
@@ -37,12 +35,12 @@ import type {
   StreamTrigger,
 } from "./stream-types.js";
 
-export interface StreamGuardOptions extends StreamAssetsOptions, EngineOptions {
+/** Session settings a guard sets for all its sessions (each session may override them in `openStream`). */
+export type StreamSessionDefaults = Pick<StreamSessionOptions, "rule" | "mode" | "onListenerError">;
+
+export interface StreamGuardOptions extends StreamAssetsOptions, EngineOptions, StreamSessionDefaults {
   /** A Qwen3Guard-Stream folder, a hub name pulled earlier, or a backbone GGUF (then `heads` is required). */
   model: string;
-  /** Default rule and mode of sessions (default "official", "strict"). */
-  rule?: StreamRule;
-  mode?: Strictness;
 }
 
 /** Result of moderating a complete conversation (`moderate`). */
@@ -67,7 +65,7 @@ export class StreamGuard {
     readonly assets: StreamAssets,
     readonly scorer: StreamScorer,
     readonly coalescer: DecodeCoalescer,
-    private readonly defaults: { rule?: StreamRule; mode?: Strictness },
+    private readonly defaults: StreamSessionDefaults,
   ) {
     this.pool = new StreamSlotPool(engine.sequences);
     // template text: its special tokens are real
@@ -76,6 +74,12 @@ export class StreamGuard {
 
   static async load(options: StreamGuardOptions): Promise<StreamGuard> {
     const engineOptions = resolveEngineOptions(options);
+    const defaults: StreamSessionDefaults = {
+      rule: options.rule,
+      mode: options.mode,
+      onListenerError: options.onListenerError,
+    };
+    sessionSettings(defaults, {}); // a bad default fails the load, not the first openStream
     const assets = await prepareStreamAssets(options.model, options);
     const engine = await loadHiddenStateEngine({ ...engineOptions, ggufPath: assets.ggufPath });
     try {
@@ -84,10 +88,6 @@ export class StreamGuard {
           `the backbone ${assets.ggufPath} has hidden size ${engine.hiddenSize} but the heads (${assets.heads.source}) expect ${assets.heads.hiddenSize}: they come from different models`,
         );
       }
-      const defaults = {
-        ...(options.rule ? { rule: options.rule } : {}),
-        ...(options.mode ? { mode: options.mode } : {}),
-      };
       return new StreamGuard(
         engine,
         assets,
@@ -137,6 +137,7 @@ export class StreamGuard {
     options: StreamSessionOptions = {},
   ): Promise<StreamSession> {
     if (this.closed) throw new StreamGuardClosedError("the Stream guard was closed");
+    const settings = sessionSettings(this.defaults, options);
     const conversation = parseChatMessages(messages);
     const rendered = renderStreamPrompt(conversation);
     if (rendered.response !== undefined) {
@@ -171,11 +172,7 @@ export class StreamGuard {
         seq,
         prompt,
         prefix.length,
-        {
-          ...this.defaults,
-          ...(options.rule ? { rule: options.rule } : {}),
-          ...(options.mode ? { mode: options.mode } : {}),
-        },
+        settings,
       );
       this.sessions.add(session);
       return session;

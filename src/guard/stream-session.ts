@@ -16,6 +16,7 @@ import type { IncrementalTokenizer, QwenTokenizer } from "../model/tokenizer/ind
 import {
   StreamContextFullError,
   StreamInputError,
+  StreamListenerError,
   StreamSessionClosedError,
   type StreamSessionState,
 } from "./stream-errors.js";
@@ -23,6 +24,7 @@ import type {
   StreamAnswerVerdict,
   StreamEvent,
   StreamPromptVerdict,
+  StreamSessionOptions,
   StreamTokenVerdict,
   StreamTrigger,
 } from "./stream-types.js";
@@ -96,6 +98,48 @@ function badPushTokensInput(value: unknown): string {
   return `pushTokens() takes token ids (number[], Int32Array or Uint32Array), got ${got}`;
 }
 
+/** A session's settings with every default filled in. */
+export interface StreamSessionSettings {
+  rule: StreamRule;
+  mode: Strictness;
+  onListenerError: (error: StreamListenerError) => void;
+}
+
+/** The default report of a listener's error: a process warning (printed on stderr unless handled). */
+function emitListenerWarning(error: StreamListenerError): void {
+  process.emitWarning(error);
+}
+
+/**
+ * A session's settings: its own options over the guard's defaults over the built-in defaults (the one place
+ * they are merged), checked at run time.
+ * @throws StreamInputError naming a bad option.
+ */
+export function sessionSettings(
+  defaults: Pick<StreamSessionOptions, "rule" | "mode" | "onListenerError">,
+  options: Pick<StreamSessionOptions, "rule" | "mode" | "onListenerError">,
+): StreamSessionSettings {
+  const settings: StreamSessionSettings = {
+    rule: options.rule ?? defaults.rule ?? "official",
+    mode: options.mode ?? defaults.mode ?? "strict",
+    onListenerError: options.onListenerError ?? defaults.onListenerError ?? emitListenerWarning,
+  };
+  if (settings.rule !== "official" && settings.rule !== "report") {
+    throw new StreamInputError(
+      `option rule: expected "official" or "report", got ${describe(settings.rule)}`,
+    );
+  }
+  if (settings.mode !== "strict" && settings.mode !== "loose") {
+    throw new StreamInputError(`option mode: expected "strict" or "loose", got ${describe(settings.mode)}`);
+  }
+  if (typeof settings.onListenerError !== "function") {
+    throw new StreamInputError(
+      `option onListenerError: expected a function, got ${describe(settings.onListenerError)}`,
+    );
+  }
+  return settings;
+}
+
 export class StreamSession {
   readonly rule: StreamRule;
   readonly mode: Strictness;
@@ -113,6 +157,7 @@ export class StreamSession {
   private tail: Promise<unknown> = Promise.resolve();
   private firedTrigger: StreamTrigger | undefined;
   private readonly listeners = new Set<Listener>();
+  private readonly onListenerError: (error: StreamListenerError) => void;
   private readonly subscribers = new Set<(event: StreamEvent | Error | null) => void>();
   private closing: Promise<void> | undefined;
 
@@ -125,10 +170,11 @@ export class StreamSession {
     readonly prompt: StreamPromptVerdict,
     /** Positions used by the prompt and the assistant header. */
     readonly prefixLength: number,
-    options: { rule?: StreamRule; mode?: Strictness },
+    settings: StreamSessionSettings,
   ) {
-    this.rule = options.rule ?? "official";
-    this.mode = options.mode ?? "strict";
+    this.rule = settings.rule;
+    this.mode = settings.mode;
+    this.onListenerError = settings.onListenerError;
     this.scoring = runtime.scorer.answer({ rule: this.rule, mode: this.mode });
     this.positions = prefixLength;
   }
@@ -240,9 +286,12 @@ export class StreamSession {
    * removes the listener.
    */
   onTrigger(listener: Listener): () => void {
+    if (typeof listener !== "function") {
+      throw new StreamInputError(`onTrigger() takes a function, got ${describe(listener)}`);
+    }
     if (this.firedTrigger) {
       const t = this.firedTrigger;
-      queueMicrotask(() => listener(t));
+      queueMicrotask(() => this.callListener(listener, t));
       return () => {};
     }
     this.listeners.add(listener);
@@ -401,20 +450,27 @@ export class StreamSession {
       this.firedTrigger = trigger;
       this.emit({ type: "token", verdict });
       this.emit({ type: "trigger", trigger });
-      for (const l of [...this.listeners]) {
-        try {
-          l(trigger);
-        } catch (error) {
-          queueMicrotask(() => {
-            throw error;
-          });
-        }
-      }
+      const listeners = [...this.listeners];
       this.listeners.clear();
+      for (const l of listeners) this.callListener(l, trigger);
     } else {
       this.emit({ type: "token", verdict });
     }
     return verdict;
+  }
+
+  /** Call an application listener: what it throws is reported, never let out (it would crash the process). */
+  private callListener(listener: Listener, trigger: StreamTrigger): void {
+    try {
+      listener(trigger);
+    } catch (error) {
+      const wrapped = new StreamListenerError("onTrigger", error);
+      try {
+        this.onListenerError(wrapped);
+      } catch (handlerError) {
+        process.emitWarning(new StreamListenerError("onListenerError", handlerError));
+      }
+    }
   }
 
   private emit(event: StreamEvent): void {
