@@ -10,7 +10,7 @@
  */
 import { isUnsafeUnder, type Direction } from "../core/labels.js";
 import { parseChatMessages, type ChatMessage } from "../core/messages.js";
-import { parseGenOutput, parseGenOutputReference, GenOutputParseError } from "../core/parse/gen-output.js";
+import { parseGenOutputReference, GenOutputParseError } from "../core/parse/gen-output.js";
 import { renderGenPrompt, type GenPrompt, type SystemMessagePolicy } from "../core/prompt/gen-prompt.js";
 import { joinSegments } from "../core/segments.js";
 import type { GenOutput, Verdict } from "../core/verdict.js";
@@ -143,8 +143,15 @@ export class GenGuard {
     return this.engine.withSequence(ids, async (tail, lease) => {
       const prefillStart = performance.now();
       const decoded = await decodeConstrained(lease, tail, vocab);
-      const raw = this.tokenizer.decode(decoded.outputIds, { skipSpecialTokens: true });
-      const output = parseGenOutput(raw, direction);
+      // The verdict is what the decoder chose; the text is kept as the model's output, not parsed back.
+      const { tier, categories, refusal } = decoded.output;
+      const output: GenOutput = {
+        direction,
+        tier,
+        categories,
+        raw: this.tokenizer.decode(decoded.outputIds, { skipSpecialTokens: true }),
+        ...(refusal === undefined ? {} : { refusal }),
+      };
       return this.verdict(
         output,
         decoded.probabilities,

@@ -11,6 +11,7 @@ import path from "node:path";
 import type { ChatMessage } from "../../src/core/messages.js";
 import { ReferenceQwen3, argmax } from "../../src/engine/reference/index.js";
 import { GenGuard } from "../../src/guard/gen-guard.js";
+import { parseGenOutput } from "../../src/core/parse/gen-output.js";
 import {
   craftedGenCheckpoint,
   writeCraftedGenModel,
@@ -117,6 +118,36 @@ test("multi-turn: the trigger in an earlier turn makes the last prompt Unsafe; w
     assert.equal(withTrigger.raw, trigger.triggered.raw, `${mode}, trigger in turn 1`);
     const without = await guard.moderate(conversation("I found an old painting in the attic."), { mode });
     assert.equal(without.raw, trigger.benign.raw, `${mode}, no trigger`);
+  }
+});
+
+test("fast verdicts are the decoder's choices; parsing their raw text gives the same fields", async () => {
+  const cases: ChatMessage[][] = [
+    [{ role: "user", content: benignText }],
+    [{ role: "user", content: triggerText() }],
+    [
+      { role: "user", content: triggerText() },
+      { role: "assistant", content: "I can't help with that." },
+    ],
+    [
+      { role: "user", content: benignText },
+      { role: "assistant", content: "Mix flour, water, salt and yeast; bake at 220 °C." },
+    ],
+  ];
+  for (const messages of cases) {
+    const v = await guard.moderate(messages);
+    const parsed = parseGenOutput(v.raw, v.direction);
+    assert.deepEqual(
+      { direction: v.direction, tier: v.tier, categories: v.categories, refusal: v.refusal },
+      {
+        direction: parsed.direction,
+        tier: parsed.tier,
+        categories: parsed.categories,
+        refusal: parsed.refusal,
+      },
+      v.raw,
+    );
+    assert.equal(v.direction === "response", v.refusal !== undefined, "a refusal exactly for responses");
   }
 });
 
