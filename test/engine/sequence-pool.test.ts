@@ -188,8 +188,8 @@ test(`the reset is attempted ${RESET_ATTEMPTS} times before a sequence is retire
     },
   });
   await assert.rejects(
-    pool.use([], () => Promise.reject(new Error("work"))),
-    /work/,
+    pool.use([], () => Promise.reject(new Error("request failed"))),
+    /request failed/,
   );
   assert.equal(calls, RESET_ATTEMPTS);
 });
