@@ -6,6 +6,7 @@
  */
 import os from "node:os";
 import { StreamGuard } from "../src/guard/stream-guard.js";
+import { streamGuardInternals } from "../src/guard/internals.js";
 import type { StreamSession } from "../src/guard/stream-session.js";
 import { STREAM_ASSISTANT_HEADER } from "../src/core/prompt/stream-prompt.js";
 import type { SynthShape } from "../src/model/synth/presets.js";
@@ -40,7 +41,7 @@ export async function benchStream(options: StreamBenchOptions) {
     },
   });
   try {
-    const tokenizer = guard.assets.tokenizer;
+    const { tokenizer, engine } = streamGuardInternals(guard);
     const prompt = openaiModerationPrompts().find((p) => {
       const n = tokenizer.encode(p, { specials: false }).length;
       return n >= 32 && n <= 48;
@@ -120,11 +121,11 @@ export async function benchStream(options: StreamBenchOptions) {
     const positions = [];
     for (const p of options.positions) {
       const whole = [...promptIds, ...headerIds, ...answer.slice(0, p + 1)];
-      await guard.engine.open(0);
+      await engine.open(0);
       const t0 = performance.now();
-      await guard.engine.decode([{ seq: 0, tokens: whole }]);
+      await engine.decode([{ seq: 0, tokens: whole }]);
       const naiveMs = performance.now() - t0;
-      await guard.engine.close(0);
+      await engine.close(0);
       const s: StreamSession = await open();
       for (let at = 0; at < p; at += 64) await s.pushTokens(answer.slice(at, Math.min(p, at + 64)));
       // Ours: one token appended at position p (median of three consecutive single-token pushes).
@@ -151,7 +152,7 @@ export async function benchStream(options: StreamBenchOptions) {
     return {
       benchmark: "stream",
       machine: { cpus: os.cpus()[0]?.model ?? "unknown", cores: os.availableParallelism() },
-      engine: guard.engineKind,
+      engine: guard.info.engine,
       model: {
         shape: options.shape,
         type: "q8_0",

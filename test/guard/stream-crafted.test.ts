@@ -7,6 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { writeCraftedStreamModel, type CraftedStreamTriggers } from "../../src/model/synth/index.js";
 import type { StreamGuard } from "../../src/guard/stream-guard.js";
+import { streamGuardInternals } from "../../src/guard/internals.js";
 import type { StreamEvent, StreamTrigger } from "../../src/guard/stream-types.js";
 import { StreamInputError, StreamListenerError } from "../../src/guard/stream-errors.js";
 import { loadGuard, tempDir } from "./stream-fixture.js";
@@ -22,9 +23,12 @@ before(async () => {
   tmp = tempDir("stream-crafted-");
   triggers = writeCraftedStreamModel(tmp.dir).triggers;
   guard = await loadGuard(tmp.dir);
-  plain = guard.assets.tokenizer.encode(" Once upon a time there was a quiet village by the sea", {
-    specials: false,
-  });
+  plain = streamGuardInternals(guard).tokenizer.encode(
+    " Once upon a time there was a quiet village by the sea",
+    {
+      specials: false,
+    },
+  );
 });
 
 after(async () => {
@@ -110,8 +114,8 @@ test("a mixed Unsafe/Controversial pair triggers under the report rule only", as
 test("text input: the trigger fires at the second trigger word, whatever the chunking", async () => {
   const [u1, u2] = triggers.unsafe.words;
   const text = `Once upon a time a soldier found a${" " + u1} ${u2} under the bridge.`;
-  const expectedIndex = guard.assets.tokenizer
-    .encode(text, { specials: false })
+  const expectedIndex = streamGuardInternals(guard)
+    .tokenizer.encode(text, { specials: false })
     .indexOf(triggers.unsafe.ids[1]!);
   for (const size of [1, 4, 1000]) {
     const session = await guard.openStream(USER);

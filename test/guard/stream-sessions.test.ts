@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { synthesizeModel } from "../../src/model/synth/index.js";
 import { InvalidConversationError } from "../../src/core/messages.js";
 import type { StreamGuard } from "../../src/guard/stream-guard.js";
+import { streamGuardInternals, streamSessionInternals } from "../../src/guard/internals.js";
 import {
   StreamCapacityError,
   StreamContextFullError,
@@ -41,7 +42,7 @@ after(async () => {
 });
 
 function ids(text: string): number[] {
-  return guard.assets.tokenizer.encode(text, { specials: false });
+  return streamGuardInternals(guard).tokenizer.encode(text, { specials: false });
 }
 
 async function sequential(
@@ -76,7 +77,7 @@ test("concurrent sessions give the same verdicts as sequential ones, and share d
   for (const c of CASES) alone.push(await sequential(c));
   const sessions = await Promise.all(CASES.map((c) => guard.openStream([{ role: "user", content: c.user }])));
   try {
-    const before = { ...guard.coalescer.stats };
+    const before = { ...guard.stats };
     const results = await Promise.all(
       sessions.map(async (s, k) => {
         const answer = ids(CASES[k]!.answer);
@@ -90,10 +91,10 @@ test("concurrent sessions give the same verdicts as sequential ones, and share d
       sameVerdicts(r, alone[k]!.tokens, `session ${k}`);
       assert.ok(Math.abs(sessions[k]!.prompt.probabilities.Unsafe - alone[k]!.prompt) < 1e-5);
     });
-    const tokens = guard.coalescer.stats.tokens - before.tokens;
-    const decodes = guard.coalescer.stats.decodes - before.decodes;
+    const tokens = guard.stats.tokens - before.tokens;
+    const decodes = guard.stats.decodes - before.decodes;
     assert.ok(decodes < tokens / 2, `${tokens} tokens from 3 sessions in ${decodes} decodes`);
-    assert.ok(guard.coalescer.stats.maxSequencesPerDecode > 1);
+    assert.ok(guard.stats.maxSequencesPerDecode > 1);
   } finally {
     await Promise.all(sessions.map((s) => s.close()));
   }
@@ -117,7 +118,11 @@ test("when every session is open: whenFull 'throw' throws, 'wait' waits for a cl
   assert.equal(opened, false, "the fourth session waits");
   await open[1]!.close();
   const fourth = await waiting;
-  assert.equal(fourth.sequence, open[1]!.sequence, "it got the freed sequence");
+  assert.equal(
+    streamSessionInternals(fourth).sequence,
+    streamSessionInternals(open[1]!).sequence,
+    "it got the freed sequence",
+  );
   await Promise.all([open[0]!, open[2]!, fourth].map((s) => s.close()));
   assert.equal(guard.openSessions, 0);
 });
@@ -142,7 +147,7 @@ test("a failed decode fails the session (typed error, cause kept); closing it fr
   const c = CASES[0]!;
   const expected = await sequential(c);
   const s = await guard.openStream([{ role: "user", content: c.user }]);
-  const engine = guard.engine;
+  const engine = streamGuardInternals(guard).engine;
   const original = engine.decode.bind(engine);
   engine.decode = () => Promise.reject(new Error("injected decode failure"));
   try {
@@ -169,7 +174,10 @@ test("a failed decode fails the session (typed error, cause kept); closing it fr
 test("bad input: out-of-vocabulary ids, mixing ids and text, a too-long answer, an answer in openStream", async () => {
   const s = await guard.openStream([{ role: "user", content: "hello" }]);
   try {
-    await assert.rejects(s.pushTokens([guard.assets.config.vocabSize]), StreamInputError);
+    await assert.rejects(
+      s.pushTokens([streamGuardInternals(guard).assets.config.vocabSize]),
+      StreamInputError,
+    );
     await assert.rejects(s.pushTokens([1.5]), StreamInputError);
     await s.pushTokens([100, 200]);
     await assert.rejects(s.push("text"), StreamInputError);
@@ -190,7 +198,7 @@ test("bad input: out-of-vocabulary ids, mixing ids and text, a too-long answer, 
 
 test("closing the guard while a session's prompt is being decoded: openStream throws, no session outlives the guard", async () => {
   const other = await loadGuard(tmp.dir, { sequences: 1 });
-  const engine = other.engine;
+  const engine = streamGuardInternals(other).engine;
   const original = engine.decode.bind(engine);
   let closing: Promise<void> | undefined;
   engine.decode = (items) => {

@@ -192,9 +192,9 @@ export function registerModerateCommand(program: Command): void {
       onConvertProgress: bar.onConvertProgress,
     }).finally(() => bar.stop());
     try {
-      if (guard.assets.synthetic) {
+      if (guard.info.synthetic) {
         process.stderr.write(
-          `warning: this is a synthetic model (${guard.assets.synthetic} weights): its verdicts mean nothing about safety\n`,
+          `warning: this is a synthetic model (${guard.info.synthetic} weights): its verdicts mean nothing about safety\n`,
         );
       }
       if (messages === undefined) {

@@ -125,9 +125,9 @@ export function registerStreamCommand(program: Command): void {
     }).finally(() => bar.stop());
     const write: Writer = (event) => process.stdout.write(JSON.stringify(event) + "\n");
     try {
-      if (guard.assets.synthetic) {
+      if (guard.info.synthetic) {
         process.stderr.write(
-          `warning: this is a synthetic model (${guard.assets.synthetic} weights): its verdicts mean nothing about safety\n`,
+          `warning: this is a synthetic model (${guard.info.synthetic} weights): its verdicts mean nothing about safety\n`,
         );
       }
       const session = await guard.openStream(messages, { rule: options.rule, mode: options.mode });

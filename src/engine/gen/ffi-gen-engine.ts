@@ -13,6 +13,7 @@ import {
 } from "./gen-engine.js";
 import { retiredMessage, SequencePool, sharedPrefixLength } from "./sequence-pool.js";
 import { flashAttentionOf } from "../engine-options.js";
+import { ffiDevice } from "../load-backend.js";
 
 /** End-of-generation ids of Qwen3 models: `<|endoftext|>` and `<|im_end|>`. */
 const QWEN3_EOG = new Set([151643, 151645]);
@@ -61,7 +62,7 @@ export class FfiGenEngine implements GenEngine {
         kvType: options.kvCache,
         threads: options.threads,
       });
-      const device = onGpu ? (library.devices.find((d) => !/^CPU/i.test(d)) ?? "gpu").toLowerCase() : "cpu";
+      const device = ffiDevice(library, onGpu);
       const sequences = Array.from({ length: nSeq }, (_, id) => ({ id, tokens: [] }));
       return new FfiGenEngine(model, context, device, context.nCtxPerSeq, sequences, options.warn);
     } catch (error) {
