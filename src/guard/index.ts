@@ -5,7 +5,22 @@
 export * from "../core/index.js";
 export { GenGuard, type GenGuardOptions, type GenMode, type ModerateOptions } from "./gen-guard.js";
 export * from "./policy/index.js";
-export { StreamGuard, type StreamGuardOptions, type StreamModeration } from "./stream-guard.js";
+export {
+  StreamGuard,
+  type StreamGuardOptions,
+  type StreamGuardStats,
+  type StreamModeration,
+  type StreamSessionDefaults,
+} from "./stream-guard.js";
+export type {
+  GuardInfo,
+  GuardModelInfo,
+  GenGuardInfo,
+  StreamGuardInfo,
+  ModelKind,
+  SyntheticWeights,
+} from "./guard-info.js";
+export type { StreamLabels } from "../engine/stream/stream-scoring.js";
 export { StreamSession } from "./stream-session.js";
 export type {
   StreamPromptVerdict,

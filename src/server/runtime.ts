@@ -221,7 +221,7 @@ export async function loadServerRuntime(
     audit?.close();
     throw error;
   }
-  const synthetic = config.demo ? "hand-set" : (gen?.assets.synthetic ?? stream?.assets.synthetic);
+  const synthetic = config.demo ? "hand-set" : (gen?.info.synthetic ?? stream?.info.synthetic);
   return new ServerRuntime(
     config,
     gen,

@@ -11,11 +11,15 @@ import { repoRoot } from "../helpers/repo-data.js";
 
 const CODE = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/;
 
-function exportedErrorClasses(): [string, new (...args: never[]) => Error][] {
-  return (Object.entries(entry) as [string, unknown][]).filter(
-    (e): e is [string, new (...args: never[]) => Error] =>
-      typeof e[1] === "function" && (e[1] as { prototype: unknown }).prototype instanceof Error,
-  );
+type ErrorClass = new (...args: never[]) => Error;
+
+function isErrorClass(value: unknown): value is ErrorClass {
+  return typeof value === "function" && value.prototype instanceof Error;
+}
+
+function exportedErrorClasses(): [string, ErrorClass][] {
+  const entries: [string, unknown][] = Object.entries(entry);
+  return entries.filter((e): e is [string, ErrorClass] => isErrorClass(e[1]));
 }
 
 function sourceFiles(dir: string): string[] {

@@ -218,9 +218,9 @@ export function registerModerateCommand(program: Command): void {
       onConvertProgress: bar.onConvertProgress,
     }).finally(() => bar.stop());
     try {
-      if (guard.assets.synthetic) {
+      if (guard.info.synthetic) {
         warn(
-          `this is a synthetic model (${guard.assets.synthetic} weights): its verdicts mean nothing about safety`,
+          `this is a synthetic model (${guard.info.synthetic} weights): its verdicts mean nothing about safety`,
         );
       }
       if (messages === undefined) {

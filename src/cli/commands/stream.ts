@@ -206,9 +206,9 @@ export function registerStreamCommand(program: Command): void {
     }).finally(() => bar.stop());
     const write: Writer = (event) => process.stdout.write(JSON.stringify(event) + "\n");
     try {
-      if (guard.assets.synthetic) {
+      if (guard.info.synthetic) {
         warn(
-          `this is a synthetic model (${guard.assets.synthetic} weights): its verdicts mean nothing about safety`,
+          `this is a synthetic model (${guard.info.synthetic} weights): its verdicts mean nothing about safety`,
         );
       }
       const session = await guard.openStream(prompt, { rule: settings.rule, mode: settings.mode });
