@@ -16,6 +16,17 @@ export type {
   // The session's trigger (with token, text, category names); the core tracker's is in "qwen3guard/core".
   StreamTrigger,
 } from "./stream-types.js";
+export {
+  moderateTextStream,
+  heldTiers,
+  type ModerateTextStreamOptions,
+  type ModeratedSource,
+  type ModeratedSourceItem,
+  type ModeratedStreamPart,
+  type ModeratedStreamResult,
+  type AnswerDecision,
+  type RegenerateRequest,
+} from "./moderated-stream.js";
 export * from "./errors.js";
 export {
   ENGINE_DEFAULTS,
