@@ -63,6 +63,8 @@ export interface RegenerateRequest {
   prefix: string;
   /** The decision that rolled the answer back. */
   decision: AnswerDecision;
+  /** The text the guard judged in the attempt rolled back (flagged span included), e.g. for an audit log. */
+  text: string;
   /** Aborted when the moderated stream stops. */
   signal: AbortSignal;
 }
@@ -109,6 +111,8 @@ export interface ModeratedStreamResult {
   model: "stream" | "gen";
   /** The decision that governs the answer: the block, else the most severe other decision, else allow. */
   decision: AnswerDecision;
+  /** The decision on the last attempt alone: its stop, else its most severe flag, else its whole-answer verdict. */
+  final: AnswerDecision;
   /** Every decision other than allow, in order (each flagged tier and category once per attempt). */
   decisions: AnswerDecision[];
   regenerations: number;
@@ -666,13 +670,15 @@ export async function* moderateTextStream<M = never>(
       tokens += outcome.tokens;
       decisions.push(...outcome.decisions);
       if (outcome.kind === "completed") {
-        const decision = mostSevere(decisions) ?? outcome.final;
+        const final = mostSevere([outcome.final, ...outcome.decisions])!;
+        const decision = mostSevere([final, ...decisions])!;
         yield {
           type: "end",
           result: {
             status: "completed",
             model,
             decision,
+            final,
             decisions,
             regenerations,
             text: outcome.text,
@@ -705,6 +711,7 @@ export async function* moderateTextStream<M = never>(
                 attempt: regenerations + 1,
                 prefix: outcome.continueFrom,
                 decision: stop,
+                text: outcome.text,
                 signal: ctx.signal,
               }),
             ),
@@ -729,6 +736,7 @@ export async function* moderateTextStream<M = never>(
           status: "blocked",
           model,
           decision: stop,
+          final: stop,
           decisions,
           regenerations,
           text: outcome.text,

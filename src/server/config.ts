@@ -120,6 +120,12 @@ const configSchema = z
       .object({
         maxAttempts: z.number().int().min(1).max(10).default(2),
         instruction: z.string().min(1).default(DEFAULT_REGENERATE_INSTRUCTION),
+        /**
+         * Ask the upstream to continue the assistant message holding the answer so far with vLLM's and SGLang's
+         * `continue_final_message: true, add_generation_prompt: false` (servers that reject unknown fields, such as
+         * OpenAI's, need this off; llama-server and Ollama continue a final assistant message without it).
+         */
+        continueFinalMessage: z.boolean().default(false),
       })
       .strict()
       .prefault({}),
