@@ -31,7 +31,8 @@ const KEY = "acme-key";
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "chat-proxy-"));
   upstream = await new FakeUpstream().start();
-  fs.writeFileSync(path.join(dir, "regen.yaml"), "response:\n  categories:\n    Violent: regenerate\n");
+  // the toy Gen model names every category on answers: regenerate them all
+  fs.writeFileSync(path.join(dir, "regen.yaml"), "response:\n  default: regenerate\n");
   fs.writeFileSync(
     path.join(dir, "flag.yaml"),
     "response:\n  default:\n    Controversial: flag\nprompt:\n  default:\n    Controversial: flag\n",
@@ -292,6 +293,42 @@ test("regenerate: the client never sees the flagged span; the upstream is asked 
   assert.equal(choiceOf(last)!.finish_reason, "content_filter");
   assert.equal((last.json!.qwen3guard as { action: string }).action, "block");
   assert.equal(upstream.received.length, 1 + runtime.config.regenerate.maxAttempts);
+});
+
+test("no stream, regenerate: Gen flags the answer, the upstream is asked again, the client gets the new answer", async () => {
+  upstream.script = (_body, i) =>
+    i === 0
+      ? { kind: "json", content: "Throw the grenade." }
+      : { kind: "json", content: "Let us talk about gardens." };
+  const completion = await regenClient.chat.completions.create({ model: "m", messages: USER });
+  assert.equal(completion.choices[0]!.message.content, "Let us talk about gardens.");
+  assert.equal(completion.choices[0]!.finish_reason, "stop");
+  const guard = (completion as unknown as { qwen3guard: Record<string, unknown> }).qwen3guard;
+  assert.equal(guard.action, "regenerate");
+  assert.equal(guard.regenerations, 1);
+  assert.equal(upstream.received.length, 2);
+  const again = upstream.received[1]!.body.messages as { role: string; content: string }[];
+  assert.equal(again[0]!.role, "system", "the instruction");
+  assert.equal(again.at(-1)!.role, "user", "nothing was delivered: no assistant prefill");
+});
+
+test("shutdown ends an open stream with a final frame; the upstream is aborted and the session freed", async () => {
+  upstream.script = () => ({
+    kind: "stream",
+    chunks: Array.from({ length: 200 }, (_, i) => ` word${i}`),
+    delayMs: 20,
+  });
+  const pending = sse({ model: "m", messages: USER, stream: true });
+  await until(() => runtime.streams.size === 1 && (upstream.received[0]?.sent ?? 0) > 3, "an open stream");
+  for (const open of runtime.streams) open.end("shutdown");
+  const { events } = await pending;
+  assert.equal(events.at(-1)!.raw, "[DONE]");
+  assert.equal((events.at(-2)!.json!.error as { code: string }).code, "SERVER_SHUTTING_DOWN");
+  await until(() => upstream.received[0]!.closedEarly, "the upstream to be aborted");
+  await until(
+    () => runtime.stream!.openSessions === 0 && runtime.streams.size === 0,
+    "the stream to be untracked",
+  );
 });
 
 test("a blocked prompt never reaches the upstream: the refusal with content_filter, stream or not", async () => {
