@@ -19,6 +19,7 @@ export type {
 export {
   moderateTextStream,
   heldTiers,
+  DEFAULT_REGENERATE_INSTRUCTION,
   type ModerateTextStreamOptions,
   type ModeratedSource,
   type ModeratedSourceItem,
@@ -27,6 +28,11 @@ export {
   type AnswerDecision,
   type RegenerateRequest,
 } from "./moderated-stream.js";
+export {
+  createQwen3GuardMiddleware,
+  type Qwen3GuardMiddlewareOptions,
+  type Qwen3GuardDecisionEvent,
+} from "./ai-sdk-middleware.js";
 export * from "./errors.js";
 export {
   ENGINE_DEFAULTS,

@@ -133,6 +133,11 @@ export type ModeratedStreamPart<M = never> =
   /** Last part. */
   | { type: "end"; result: ModeratedStreamResult };
 
+/** What a generator is told when its answer is rolled back and it is asked to continue (the regenerate action). */
+export const DEFAULT_REGENERATE_INSTRUCTION =
+  "Your previous answer was stopped because it became unsafe. Continue the answer from exactly where it " +
+  "stopped, safely: do not repeat or complete the unsafe part.";
+
 /** Text the guard sees between two channels' texts (it is never yielded). */
 const CHANNEL_SEPARATOR = "\n";
 

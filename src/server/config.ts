@@ -26,6 +26,7 @@ import path from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
 import { Qwen3GuardError } from "../core/errors.js";
+import { DEFAULT_REGENERATE_INSTRUCTION } from "../guard/moderated-stream.js";
 
 /** The configuration file (or flags) are invalid: `key` is the dotted path of the first bad key. */
 export class ServerConfigError extends Qwen3GuardError {
@@ -39,10 +40,8 @@ export class ServerConfigError extends Qwen3GuardError {
 
 const positiveInt = z.number().int().positive();
 
-/** What the upstream is told when an answer is rolled back and regenerated. */
-export const DEFAULT_REGENERATE_INSTRUCTION =
-  "Your previous answer was stopped because it became unsafe. Continue the answer from exactly where it " +
-  "stopped, safely: do not repeat or complete the unsafe part.";
+/** What the upstream is told when an answer is rolled back and regenerated (defined with the guard's). */
+export { DEFAULT_REGENERATE_INSTRUCTION };
 
 /** An API key as stored in the configuration: `sha256:<64 hex digits>` of the key (never the key itself). */
 const hashedKey = z

@@ -77,7 +77,7 @@ const USER = [{ role: "user" as const, content: "Tell me a story about a village
 /** The story the fake upstream tells, word by word; it turns unsafe at " bomb bomb" and goes on for a while. */
 const UNSAFE_STORY = [
   ...["Once", " upon", " a", " time", " a", " bomb", " bomb", " went", " off", " in", " the", " square."],
-  ...Array.from({ length: 60 }, (_, i) => ` and${i}`),
+  ...Array.from({ length: 200 }, (_, i) => ` and${i}`),
 ];
 
 interface SseEvent {

@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import type { ChatMessage } from "../../core/messages.js";
+import { guardConversation } from "../../guard/guard-conversation.js";
 import type { ServerConfig } from "../config.js";
 import { HttpError } from "../http-errors.js";
 
@@ -143,30 +144,14 @@ export function parseChatRequest(body: unknown, limits: ServerConfig["limits"]):
       },
     );
   }
-  const prefillFrom = lastUser + 1;
-  const tail = mapped.slice(prefillFrom);
-  const systems = mapped.slice(0, prefillFrom).filter((m) => m.role === "system");
-  const turns = mapped.slice(0, prefillFrom).filter((m) => m.role !== "system");
-  const conversation: ChatMessage[] = [
-    ...(systems.length > 0
-      ? [{ role: "system" as const, content: systems.map((m) => m.content).join("\n\n") }]
-      : []),
-    ...turns,
-  ];
-  // system messages after the last user turn join the leading one (the answer follows the user turn)
-  const prefillParts: string[] = [];
-  for (const m of tail) {
-    if (m.role === "assistant") prefillParts.push(m.content);
-    else if (conversation[0]?.role === "system") conversation[0].content += `\n\n${m.content}`;
-    else conversation.unshift({ role: "system", content: m.content });
-  }
+  const { conversation, prefill, prefillFrom } = guardConversation(mapped);
   return {
     body: raw,
     model: request.model ?? "unknown",
     stream: request.stream === true,
     includeUsage: request.stream === true && request.stream_options?.include_usage === true,
     conversation,
-    prefill: prefillParts.join("\n\n"),
+    prefill,
     messages: raw.messages as Record<string, unknown>[],
     prefillFrom,
   };
