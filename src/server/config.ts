@@ -82,6 +82,8 @@ const configSchema = z
         gpu: z.enum(["auto", "cpu"]).optional(),
         contextSize: positiveInt.optional(),
         sequences: positiveInt.optional(),
+        /** CPU threads per decode (default: the available cores; 1 on a machine whose cores are busy elsewhere). */
+        threads: positiveInt.optional(),
         kvCache: z.enum(["f16", "f32"]).optional(),
         quantization: z.enum(["q8_0", "f16", "f32"]).optional(),
         cacheDir: z.string().min(1).optional(),
