@@ -178,7 +178,8 @@ interface PromptJudgement {
  * import { writeCraftedStreamModel } from "qwen3guard/testing";
  *
  * // a toy Stream model (" bomb" is Unsafe): its verdicts mean nothing about safety
- * const stream = await StreamGuard.load({ model: writeCraftedStreamModel("/tmp/toy-stream").dir });
+ * const toy = writeCraftedStreamModel("/tmp/toy-stream");
+ * const stream = await StreamGuard.load({ model: toy.dir, quantization: "f32" });
  * const llm = new MockLanguageModelV3({
  *   doStream: async () => ({
  *     stream: convertArrayToReadableStream([

@@ -620,7 +620,8 @@ function asBlock(d: AnswerDecision, note: string): AnswerDecision {
  * import { writeCraftedStreamModel } from "qwen3guard/testing";
  *
  * // a toy Stream model (" bomb" is Unsafe): its verdicts mean nothing about safety
- * const stream = await StreamGuard.load({ model: writeCraftedStreamModel("/tmp/toy-stream").dir });
+ * const toy = writeCraftedStreamModel("/tmp/toy-stream");
+ * const stream = await StreamGuard.load({ model: toy.dir, quantization: "f32" });
  * async function* llm() {
  *   yield* ["Here is", " a story", " about a", " bomb bomb", " that"];
  * }
@@ -643,8 +644,9 @@ export async function* moderateTextStream<M = never>(
   }
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal!.reason);
-  if (options.signal?.aborted) throw options.signal.reason;
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  // an already aborted signal ends the iteration at its first wait, and a given session is still closed
+  if (options.signal?.aborted) controller.abort(options.signal.reason);
+  else options.signal?.addEventListener("abort", onAbort, { once: true });
   const ctx: Context<M> = {
     options,
     policy: options.policy ?? emptyPolicy(),

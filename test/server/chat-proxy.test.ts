@@ -260,7 +260,9 @@ test("regenerate: the client never sees the flagged span; the upstream is asked 
   let finish: string | null = null;
   let guard: Record<string, unknown> | undefined;
   let roles = 0;
+  const ids = new Set<string>();
   for await (const chunk of stream) {
+    ids.add(chunk.id);
     text += chunk.choices[0]?.delta.content ?? "";
     if (chunk.choices[0]?.delta.role) roles++;
     finish = chunk.choices[0]?.finish_reason ?? finish;
@@ -270,6 +272,7 @@ test("regenerate: the client never sees the flagged span; the upstream is asked 
   assert.ok(!text.includes("bomb"));
   assert.equal(finish, "stop");
   assert.equal(roles, 1, "one stream: one role");
+  assert.deepEqual([...ids], ["chatcmpl-fake-1"], "one stream: one id (the continuation's chunks too)");
   assert.equal(guard?.action, "regenerate");
   assert.equal(guard?.regenerations, 1);
   assert.equal(upstream.received.length, 2);

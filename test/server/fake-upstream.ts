@@ -75,7 +75,11 @@ export class FakeUpstream {
       this.open.delete(res);
       if (!complete) record.closedEarly = true;
     });
-    const base = { id: "chatcmpl-fake-1", created: 1_700_000_000, model: String(body.model ?? "fake-model") };
+    const base = {
+      id: `chatcmpl-fake-${this.received.length}`,
+      created: 1_700_000_000,
+      model: String(body.model ?? "fake-model"),
+    };
     if (script.kind === "status") {
       res.writeHead(script.status, { "content-type": "application/json", ...script.headers });
       complete = true;

@@ -449,7 +449,8 @@ async function* upstreamItems(
 ): AsyncGenerator<ModeratedSourceItem<DeltaMarker>> {
   for await (const chunk of chunks) {
     const { choices, usage, ...envelope } = chunk;
-    state.envelope = envelope;
+    // one stream for the client: a continuation's chunks go out under the first answer's id
+    if (!continuation) state.envelope = envelope;
     if (usage !== undefined && usage !== null) state.usage = usage;
     const choice = Array.isArray(choices) ? (choices[0] as Record<string, unknown> | undefined) : undefined;
     if (choice === undefined) continue;
