@@ -497,11 +497,13 @@ function answerGuard(p: ProxyRequest, session: StreamSession | undefined, prefer
 }
 
 /** The answer's row: the last attempt's own decision (a regeneration before it has its own row). */
-function recordAnswer(p: ProxyRequest, result: ModeratedStreamResult, guardMs: number): void {
+function recordAnswer(p: ProxyRequest, result: ModeratedStreamResult, guardMs: number | undefined): void {
   const { runtime } = p;
   runtime.metrics.tokens.inc({ model: result.model }, result.tokens);
-  runtime.metrics.guardSeconds.observe({ direction: "response", model: result.model }, guardMs / 1000);
-  p.record(fromAnswer(result.final), result.text, guardMs);
+  if (guardMs !== undefined) {
+    runtime.metrics.guardSeconds.observe({ direction: "response", model: result.model }, guardMs / 1000);
+  }
+  p.record(fromAnswer(result.final), result.text, guardMs ?? 0);
 }
 
 function recordRegenerate(p: ProxyRequest, r: RegenerateRequest): void {
@@ -563,7 +565,8 @@ async function proxyStream(p: ProxyRequest, session: StreamSession | undefined):
         // recorded in the callback, before the continuation was asked for
       } else {
         const result = part.result;
-        const guardMs = state.endedAt === undefined ? 0 : performance.now() - state.endedAt;
+        // the guard's added latency: from the upstream's last chunk (a cut stream has none)
+        const guardMs = state.endedAt === undefined ? undefined : performance.now() - state.endedAt;
         recordAnswer(p, result, guardMs);
         const blocked = result.status === "blocked";
         if (blocked) runtime.metrics.blocked.inc({ kind: "stream" });
