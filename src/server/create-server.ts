@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { LoggerOptions } from "pino";
 import { errorBody, HttpError, toHttpError } from "./http-errors.js";
+import { registerChatCompletionsRoute } from "./routes/chat-completions.js";
 import { registerHealthRoutes } from "./routes/health.js";
 import { DEMO_LABEL, type ServerRuntime } from "./runtime.js";
 
@@ -79,6 +80,7 @@ export async function createServer(
   );
 
   registerHealthRoutes(app, runtime);
+  registerChatCompletionsRoute(app, runtime);
   return app;
 }
 
