@@ -9,6 +9,7 @@ import { registerPolicyCommand } from "./commands/policy.js";
 import { registerModerateCommand } from "./commands/moderate.js";
 import { registerTokenizeCommand } from "./commands/tokenize.js";
 import { registerStreamCommand } from "./commands/stream.js";
+import { registerEvalCommand } from "./commands/eval.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerModerateCommand(program);
   registerTokenizeCommand(program);
   registerStreamCommand(program);
+  registerEvalCommand(program);
   return program;
 }
 
