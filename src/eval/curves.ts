@@ -127,7 +127,8 @@ export function chooseThreshold(
 
 /**
  * The shortest decimal v with `below + ε < v ≤ t + ε` (ε = 1e-9, the policy's tolerance), so that a policy
- * threshold `atLeast: v` fires for score t and not for the next lower score; t itself when no decimal fits.
+ * threshold `atLeast: v` fires for score t and not for the next lower score; t itself when no decimal in [0, 1]
+ * fits (scores closer than the tolerance cannot be told apart by a policy).
  */
 export function shortestThreshold(t: number, below: number | undefined): number {
   const low = below === undefined ? -Infinity : below + POLICY_EPSILON;
@@ -135,7 +136,7 @@ export function shortestThreshold(t: number, below: number | undefined): number 
   for (let digits = 1; digits <= 15; digits++) {
     const scale = 10 ** digits;
     const v = Math.floor(high * scale) / scale;
-    if (v > low && v <= high) return Math.max(0, Math.min(1, v));
+    if (v > low && v <= high) return v >= 0 && v <= 1 ? v : t;
   }
   return t;
 }
