@@ -10,6 +10,7 @@ import { registerModerateCommand } from "./commands/moderate.js";
 import { registerTokenizeCommand } from "./commands/tokenize.js";
 import { registerStreamCommand } from "./commands/stream.js";
 import { registerEvalCommand } from "./commands/eval.js";
+import { registerRewardCommand } from "./commands/reward.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -18,6 +19,8 @@ export function buildProgram(): Command {
     .description("Guardrail runtime for the Qwen3Guard safety models (Gen and Stream)")
     .version((createRequire(import.meta.url)("../../package.json") as { version: string }).version)
     .showHelpAfterError()
+    // options after a command name belong to that command (`eval report DIR --json` is report's --json)
+    .enablePositionalOptions()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // Commands register themselves here (one import per command file).
   registerSynthCommand(program);
@@ -29,6 +32,7 @@ export function buildProgram(): Command {
   registerTokenizeCommand(program);
   registerStreamCommand(program);
   registerEvalCommand(program);
+  registerRewardCommand(program);
   return program;
 }
 

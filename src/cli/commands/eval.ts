@@ -407,6 +407,8 @@ export function registerEvalCommand(program: Command): void {
       10,
     );
   addEngineOptions(command);
+  // `eval report DIR --json`: options after a subcommand are the subcommand's
+  command.enablePositionalOptions();
   command.action(async (options: EvalCliOptions) => {
     if (
       options.toxicityThreshold !== undefined &&
