@@ -1,0 +1,118 @@
+/**
+ * Stream vs Gen in a streaming setting, as the technical report compares them (https://arxiv.org/abs/2510.14276):
+ * an answer is generated token by token and must be moderated while it grows. With Qwen3Guard-Gen the answer so
+ * far is re-moderated every `every` tokens (response moderation of the prefix); with Qwen3Guard-Stream every token
+ * is judged as it arrives, pushed `chunk` tokens at a time (default: the same cadence), the KV cache kept. Both run
+ * on the same answers (real text from data/), on synthetic models of the same backbone shape: weights do not
+ * change the cost, so the timings are what the real models cost on this machine (the verdicts mean nothing).
+ */
+import os from "node:os";
+import { GenGuard } from "../src/guard/gen-guard.js";
+import { StreamGuard } from "../src/guard/stream-guard.js";
+import type { SynthShape } from "../src/model/synth/presets.js";
+import { benchCacheDir, ensureBenchModel } from "./bench-models.js";
+import { openaiModerationPrompts, xstestCompletions } from "./datasets.js";
+
+export interface StreamVsGenOptions {
+  shape: SynthShape;
+  /** Answer lengths to compare, in tokens. */
+  lengths: number[];
+  /** Gen re-moderates the answer every this many tokens. */
+  every: number;
+  /** Stream push size (tokens). */
+  chunk: number;
+}
+
+const log = (m: string) => process.stderr.write(`${m}\n`);
+
+export async function benchStreamVsGen(options: StreamVsGenOptions) {
+  const maxLength = Math.max(...options.lengths);
+  const contextSize = Math.max(1024, 2 ** Math.ceil(Math.log2(maxLength + 512)));
+  const genModel = await ensureBenchModel("gen", options.shape, "q8_0");
+  const streamModel = await ensureBenchModel("stream", options.shape, "q8_0");
+  const common = {
+    quantization: "q8_0" as const,
+    cacheDir: benchCacheDir,
+    contextSize,
+    sequences: 1,
+    logger: (level: string, message: string) => {
+      if (level === "error") log(`llama.cpp: ${message}`);
+    },
+  };
+  const gen = await GenGuard.load({ model: genModel.folder, ...common });
+  const stream = await StreamGuard.load({ model: streamModel.folder, ...common });
+  try {
+    const tokenizer = gen.tokenizer;
+    const prompt = openaiModerationPrompts().find((p) => {
+      const n = tokenizer.encode(p, { specials: false }).length;
+      return n >= 32 && n <= 48;
+    })!;
+    // One long answer of real text: XSTest completions, back to back.
+    const ids: number[] = [];
+    for (const { completion } of xstestCompletions()) {
+      ids.push(...tokenizer.encode(completion + "\n\n", { specials: false }));
+      if (ids.length >= maxLength) break;
+    }
+    const answerIds = ids.slice(0, maxLength);
+    // warm both (first decodes allocate buffers; the Gen template head is cached once)
+    await gen.moderateResponse(prompt, tokenizer.decode(answerIds.slice(0, options.every)));
+    const warm = await stream.openStream([{ role: "user", content: prompt }]);
+    await warm.push(answerIds.slice(0, options.chunk));
+    await warm.close();
+
+    const results = [];
+    for (const length of [...options.lengths].sort((a, b) => a - b)) {
+      // Gen: re-moderate the answer so far at every `every` tokens (and at the end).
+      const checkpoints: number[] = [];
+      for (let k = options.every; k < length; k += options.every) checkpoints.push(k);
+      checkpoints.push(length);
+      let genMs = 0;
+      let genEvaluated = 0;
+      const t0 = performance.now();
+      for (const k of checkpoints) {
+        const v = await gen.moderateResponse(prompt, tokenizer.decode(answerIds.slice(0, k)));
+        genEvaluated += v.tokens?.evaluated ?? 0;
+      }
+      genMs = performance.now() - t0;
+      log(`  gen    ${length} tokens: ${checkpoints.length} checks, ${(genMs / 1000).toFixed(1)} s`);
+      // Stream: the prompt once, then every token, `chunk` at a time.
+      const t1 = performance.now();
+      const session = await stream.openStream([{ role: "user", content: prompt }]);
+      const prefix = session.prefixLength;
+      for (let at = 0; at < length; at += options.chunk) {
+        await session.push(answerIds.slice(at, Math.min(length, at + options.chunk)));
+      }
+      await session.end();
+      await session.close();
+      const streamMs = performance.now() - t1;
+      log(`  stream ${length} tokens: ${(streamMs / 1000).toFixed(1)} s`);
+      results.push({
+        answerTokens: length,
+        gen: { checks: checkpoints.length, ms: genMs, evaluatedTokens: genEvaluated },
+        stream: { ms: streamMs, evaluatedTokens: prefix + length },
+        ratio: genMs / streamMs,
+        evaluatedTokenRatio: genEvaluated / (prefix + length),
+      });
+    }
+    return {
+      benchmark: "stream-vs-gen",
+      machine: { cpus: os.cpus()[0]?.model ?? "unknown", cores: os.availableParallelism() },
+      engines: { gen: "llama.cpp (GenGuard)", stream: stream.engineKind },
+      model: {
+        shape: options.shape,
+        type: "q8_0",
+        weights: "random (synthetic): timings real, verdicts meaningless",
+      },
+      setting: {
+        promptTokens: tokenizer.encode(prompt, { specials: false }).length,
+        genEvery: options.every,
+        streamChunk: options.chunk,
+        contextSize,
+      },
+      results,
+    };
+  } finally {
+    await gen.close();
+    await stream.close();
+  }
+}
