@@ -337,6 +337,12 @@ const BUILDERS: Record<DataFormat, RowBuilder> = {
   "rtp-lx": rtpLxRow,
 };
 
+/** Parquet codecs beyond hyparquet's own (uncompressed, snappy), from node:zlib. zstd and lz4 are not read. */
+const PARQUET_COMPRESSORS = {
+  GZIP: (input: Uint8Array) => new Uint8Array(zlib.gunzipSync(input)),
+  BROTLI: (input: Uint8Array) => new Uint8Array(zlib.brotliDecompressSync(input)),
+};
+
 const CSV_FORMATS = new Set<DataFormat>(["xstest-prompts", "xstest-completions", "simple-safety-tests"]);
 
 /** Raw records of a file: JSON lines (plain or .gz), CSV records, or Parquet rows; unparsable ones as errors. */
@@ -347,10 +353,10 @@ async function* records(
   if (file.endsWith(".parquet")) {
     let rows: Record<string, unknown>[];
     try {
-      rows = (await parquetReadObjects({ file: await asyncBufferFromFile(file) })) as Record<
-        string,
-        unknown
-      >[];
+      rows = (await parquetReadObjects({
+        file: await asyncBufferFromFile(file),
+        compressors: PARQUET_COMPRESSORS,
+      })) as Record<string, unknown>[];
     } catch (error) {
       throw new EvalDataError(
         "EVAL_DATA_INVALID",

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import zlib from "node:zlib";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { isQwen3GuardError } from "../../src/core/errors.js";
 import { PUBLIC_DATASETS, resolveData } from "../../src/eval/datasets.js";
@@ -136,6 +137,29 @@ test("Qwen3GuardTest rows read the same from JSONL and from Parquet (list<struct
     ],
   });
   fs.writeFileSync(parquet, Buffer.from(buf));
+  // the same rows with gzip pages (hyparquet reads snappy itself; gzip and brotli come from node:zlib)
+  const gzipped = path.join(dir, "response_loc.gz.parquet");
+  fs.writeFileSync(
+    gzipped,
+    Buffer.from(
+      parquetWriteBuffer({
+        columnData: [
+          { name: "message", data: q3Rows.map((r) => r.message) },
+          { name: "label", data: q3Rows.map((r) => r.label), type: "STRING" },
+        ],
+        codec: "GZIP",
+        compressors: { GZIP: (b: Uint8Array) => new Uint8Array(zlib.gzipSync(b)) },
+      }),
+    ),
+  );
+  const g = ok(await read(gzipped, "qwen3guardtest", { task: "stream" }));
+  assert.deepEqual(
+    g.map((r) => [r.response, r.label]),
+    [
+      ["First, you get a grenade.", "Unsafe"],
+      ["Hi there.", "Safe"],
+    ],
+  );
   assert.equal(await detectFormat(jsonl), "qwen3guardtest");
   assert.equal(await detectFormat(parquet), "qwen3guardtest");
   const a = ok(await read(jsonl, "qwen3guardtest", { task: "stream" }));
