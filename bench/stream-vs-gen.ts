@@ -74,7 +74,9 @@ export async function benchStreamVsGen(options: StreamVsGenOptions) {
         genEvaluated += v.tokens?.evaluated ?? 0;
       }
       genMs = performance.now() - t0;
-      log(`  gen    ${length} tokens: ${checkpoints.length} checks, ${(genMs / 1000).toFixed(1)} s`);
+      log(
+        `  gen    ${length} tokens: ${checkpoints.length} checks, ${(genMs / 1000).toFixed(1)} s, ${genEvaluated} tokens evaluated`,
+      );
       // Stream: the prompt once, then every token, `chunk` at a time.
       const t1 = performance.now();
       const session = await stream.openStream([{ role: "user", content: prompt }]);
@@ -85,7 +87,9 @@ export async function benchStreamVsGen(options: StreamVsGenOptions) {
       await session.end();
       await session.close();
       const streamMs = performance.now() - t1;
-      log(`  stream ${length} tokens: ${(streamMs / 1000).toFixed(1)} s`);
+      log(
+        `  stream ${length} tokens: ${(streamMs / 1000).toFixed(1)} s, ${prefix + length} tokens evaluated; Gen/Stream ${(genMs / streamMs).toFixed(1)}×`,
+      );
       results.push({
         answerTokens: length,
         gen: { checks: checkpoints.length, ms: genMs, evaluatedTokens: genEvaluated },
