@@ -7,8 +7,9 @@
  *   Controversial gold label is scored as that label reads in the mode).
  * - precision = TP / (TP + FP), recall = TP / (TP + FN), F1 = 2PR / (P + R); each is 0 when its denominator is 0
  *   (as the official code does), and the counts are kept beside them.
- * - The strict figures come from the strict predictions and the loose ones from the loose predictions. (The
- *   official Stream evaluation script prints the two lines the other way round; we do not.)
+ * - The strict figures come from the strict predictions and the loose ones from the loose predictions. (At least
+ *   one published version of the official Stream evaluation script prints the two lines the other way round; we
+ *   do not.)
  */
 import { isUnsafeUnder, RISK_TIERS, type RiskTier, type Strictness } from "../core/labels.js";
 
