@@ -81,6 +81,7 @@ program
   )
   .option("--every <n>", "Gen re-moderates every N tokens", Number, 32)
   .option("--chunk <n>", "Stream push size in tokens (default: --every)", Number)
+  .option("--threads <n>", "compute threads (default: the available cores)", Number)
   .option("--json", "print JSON only")
   .action(async (o) => {
     const result = await benchStreamVsGen({
@@ -88,6 +89,7 @@ program
       lengths: o.lengths,
       every: o.every,
       chunk: o.chunk ?? o.every,
+      ...(o.threads ? { threads: o.threads } : {}),
     });
     process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
   });

@@ -5,6 +5,8 @@
  * is judged as it arrives, pushed `chunk` tokens at a time (default: the same cadence), the KV cache kept. Both run
  * on the same answers (real text from data/), on synthetic models of the same backbone shape: weights do not
  * change the cost, so the timings are what the real models cost on this machine (the verdicts mean nothing).
+ * Wall time and this process's CPU time are both reported: on a shared machine the CPU time (with --threads 1)
+ * is the steadier measure of the work.
  */
 import os from "node:os";
 import { GenGuard } from "../src/guard/gen-guard.js";
@@ -21,6 +23,14 @@ export interface StreamVsGenOptions {
   every: number;
   /** Stream push size (tokens). */
   chunk: number;
+  /** Compute threads (default: the engine's, the available cores). */
+  threads?: number;
+}
+
+/** CPU time of this process (user + system), ms: less disturbed than wall time on a shared machine. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -35,6 +45,7 @@ export async function benchStreamVsGen(options: StreamVsGenOptions) {
     cacheDir: benchCacheDir,
     contextSize,
     sequences: 1,
+    ...(options.threads ? { threads: options.threads } : {}),
     logger: (level: string, message: string) => {
       if (level === "error") log(`llama.cpp: ${message}`);
     },
@@ -68,16 +79,19 @@ export async function benchStreamVsGen(options: StreamVsGenOptions) {
       checkpoints.push(length);
       let genMs = 0;
       let genEvaluated = 0;
+      const c0 = cpuMs();
       const t0 = performance.now();
       for (const k of checkpoints) {
         const v = await gen.moderateResponse(prompt, tokenizer.decode(answerIds.slice(0, k)));
         genEvaluated += v.tokens?.evaluated ?? 0;
       }
       genMs = performance.now() - t0;
+      const genCpuMs = cpuMs() - c0;
       log(
-        `  gen    ${length} tokens: ${checkpoints.length} checks, ${(genMs / 1000).toFixed(1)} s, ${genEvaluated} tokens evaluated`,
+        `  gen    ${length} tokens: ${checkpoints.length} checks, ${(genMs / 1000).toFixed(1)} s (CPU ${(genCpuMs / 1000).toFixed(1)} s), ${genEvaluated} tokens evaluated`,
       );
       // Stream: the prompt once, then every token, `chunk` at a time.
+      const c1 = cpuMs();
       const t1 = performance.now();
       const session = await stream.openStream([{ role: "user", content: prompt }]);
       const prefix = session.prefixLength;
@@ -87,14 +101,16 @@ export async function benchStreamVsGen(options: StreamVsGenOptions) {
       await session.end();
       await session.close();
       const streamMs = performance.now() - t1;
+      const streamCpuMs = cpuMs() - c1;
       log(
-        `  stream ${length} tokens: ${(streamMs / 1000).toFixed(1)} s, ${prefix + length} tokens evaluated; Gen/Stream ${(genMs / streamMs).toFixed(1)}×`,
+        `  stream ${length} tokens: ${(streamMs / 1000).toFixed(1)} s (CPU ${(streamCpuMs / 1000).toFixed(1)} s), ${prefix + length} tokens evaluated; Gen/Stream ${(genMs / streamMs).toFixed(1)}× wall, ${(genCpuMs / streamCpuMs).toFixed(1)}× CPU`,
       );
       results.push({
         answerTokens: length,
-        gen: { checks: checkpoints.length, ms: genMs, evaluatedTokens: genEvaluated },
-        stream: { ms: streamMs, evaluatedTokens: prefix + length },
+        gen: { checks: checkpoints.length, ms: genMs, cpuMs: genCpuMs, evaluatedTokens: genEvaluated },
+        stream: { ms: streamMs, cpuMs: streamCpuMs, evaluatedTokens: prefix + length },
         ratio: genMs / streamMs,
+        cpuRatio: genCpuMs / streamCpuMs,
         evaluatedTokenRatio: genEvaluated / (prefix + length),
       });
     }
@@ -112,6 +128,7 @@ export async function benchStreamVsGen(options: StreamVsGenOptions) {
         genEvery: options.every,
         streamChunk: options.chunk,
         contextSize,
+        threads: options.threads ?? "engine default (available cores)",
       },
       results,
     };
