@@ -111,6 +111,21 @@ for (const [name, task] of SETS) {
 }
 
 test(
+  "eval datasets lists every public set with its URL and whether the clone holds it",
+  { timeout: 120_000 },
+  () => {
+    const r = cli(["eval", "datasets"]);
+    assert.equal(r.status, 0, r.stderr);
+    for (const [name] of SETS)
+      assert.match(r.stdout, new RegExp(`^${name}\\n[\\s\\S]*?  in .*data/datasets/`, "m"));
+    assert.match(
+      r.stdout,
+      /qwen3guardtest\n[^\n]*\n[^\n]*https:\/\/huggingface\.co\/datasets\/Qwen\/Qwen3GuardTest\n {2}not in this installation/,
+    );
+  },
+);
+
+test(
   "eval --task stream runs XSTest completions through a tiny synthetic Stream model",
   { timeout: 240_000 },
   () => {

@@ -20,7 +20,7 @@ import { resolveEngineOptions } from "../../engine/engine-options.js";
 import { GenGuard } from "../../guard/gen-guard.js";
 import { StreamGuard } from "../../guard/stream-guard.js";
 import { loadPolicy } from "../../guard/policy/load.js";
-import { PUBLIC_DATASETS, resolveData } from "../../eval/datasets.js";
+import { bundledDataDir, PUBLIC_DATASETS, resolveData, type PublicDataset } from "../../eval/datasets.js";
 import { DATA_FORMATS, detectFormat, type DataFormat, type EvalTask } from "../../eval/formats.js";
 import { rebuildOutputs, readMetrics, runEvalJob } from "../../eval/job.js";
 import { modelIdentity } from "../../eval/model-identity.js";
@@ -418,6 +418,25 @@ export function registerEvalCommand(program: Command): void {
     }
     await runEval(options);
   });
+
+  command
+    .command("datasets")
+    .description(
+      "list the public data sets --data knows by name, where to get each, and whether this clone holds it",
+    )
+    .action(() => {
+      const dir = bundledDataDir();
+      for (const [name, set] of Object.entries(PUBLIC_DATASETS) as [string, PublicDataset][]) {
+        const here = set.file !== undefined && fs.existsSync(path.join(dir, set.file));
+        process.stdout.write(
+          `${name}\n  ${set.description}\n  task ${set.task}, format ${set.format}, ${set.licence}: ${set.url}\n  ${
+            here
+              ? `in ${path.join(dir, set.file!)}`
+              : "not in this installation: download it and pass --data FILE"
+          }\n`,
+        );
+      }
+    });
 
   command
     .command("compare")
