@@ -8,6 +8,7 @@ import { benchGen } from "./gen.js";
 import { benchServeProxy } from "./serve-proxy.js";
 import { benchStream } from "./stream.js";
 import { benchTokenizerLag } from "./tokenizer-lag.js";
+import { benchStreamVsGen } from "./stream-vs-gen.js";
 
 const program = new Command().name("bench");
 
@@ -109,6 +110,35 @@ program
       requests: o.requests,
       streams: o.streams,
       threads: o.threads,
+    });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("stream-vs-gen")
+  .description("streaming cost: Gen re-run every N tokens of a growing answer vs Stream judging every token")
+  .addOption(
+    new Option("--shape <shape>", "synthetic model shape (both models)")
+      .choices(["tiny", "0.6b", "4b", "8b"])
+      .default("0.6b"),
+  )
+  .option(
+    "--lengths <list>",
+    "answer lengths in tokens",
+    (v) => v.split(",").map(Number),
+    [256, 512, 1024, 2048],
+  )
+  .option("--every <n>", "Gen re-moderates every N tokens", Number, 32)
+  .option("--chunk <n>", "Stream push size in tokens (default: --every)", Number)
+  .option("--threads <n>", "compute threads (default: the available cores)", Number)
+  .option("--json", "print JSON only")
+  .action(async (o) => {
+    const result = await benchStreamVsGen({
+      shape: o.shape,
+      lengths: o.lengths,
+      every: o.every,
+      chunk: o.chunk ?? o.every,
+      ...(o.threads ? { threads: o.threads } : {}),
     });
     process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
   });

@@ -57,3 +57,4 @@ export {
   type KvCacheType,
   type ResolvedEngineOptions,
 } from "../engine/engine-options.js";
+export { judgeRollout, type Rollout, type RolloutVerdicts } from "./rewards.js";
