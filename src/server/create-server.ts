@@ -3,10 +3,14 @@
  * /v1/*, metrics per route, and the route modules. Nothing here loads models: it serves a ServerRuntime.
  */
 import { randomUUID } from "node:crypto";
+import fastifyWebsocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { LoggerOptions } from "pino";
 import { errorBody, HttpError, toHttpError } from "./http-errors.js";
+import { registerGuardModerateRoute } from "./routes/guard-moderate.js";
+import { registerGuardStreamRoute } from "./routes/guard-stream.js";
 import { registerHealthRoutes } from "./routes/health.js";
+import { registerModerationRoutes } from "./routes/moderations.js";
 import { DEMO_LABEL, type ServerRuntime } from "./runtime.js";
 
 declare module "fastify" {
@@ -57,6 +61,31 @@ export async function createServer(
   });
   app.decorateRequest("tenant", "");
 
+  // JSON must be UTF-8 (RFC 8259): invalid bytes are refused, not silently replaced by U+FFFD before moderation
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  const utf8 = new TextDecoder("utf-8", { fatal: true });
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      done(new HttpError(400, "INVALID_JSON", "the body is not valid UTF-8"), undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
+
+  // WebSocket routes (/v1/guard/stream); messages bounded like bodies. Open sessions are not cut at close: the
+  // drain (runtime.drain, started here if nobody did) ends them with a final frame within the grace period.
+  await app.register(fastifyWebsocket, {
+    options: { maxPayload: config.limits.bodyBytes },
+    preClose: (done) => {
+      void runtime.drain(config.limits.shutdownGraceSeconds);
+      done();
+    },
+  });
+
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
     if (runtime.synthetic)
@@ -79,6 +108,9 @@ export async function createServer(
   );
 
   registerHealthRoutes(app, runtime);
+  registerModerationRoutes(app, runtime);
+  registerGuardModerateRoute(app, runtime);
+  registerGuardStreamRoute(app, runtime);
   return app;
 }
 
