@@ -72,7 +72,8 @@ export async function postJson(
   base: string,
   route: string,
   body: unknown,
-  key: string | undefined = "acme-key",
+  /** null: no Authorization header. */
+  key: string | null = "acme-key",
   headers: Record<string, string> = {},
 ): Promise<{ status: number; headers: Headers; body: Json }> {
   const response = await fetch(`${base}${route}`, {
