@@ -10,6 +10,7 @@ import { registerModerateCommand } from "./commands/moderate.js";
 import { registerTokenizeCommand } from "./commands/tokenize.js";
 import { registerStreamCommand } from "./commands/stream.js";
 import { registerServeCommand } from "./commands/serve.js";
+import { registerAuditCommand } from "./commands/audit.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerTokenizeCommand(program);
   registerStreamCommand(program);
   registerServeCommand(program);
+  registerAuditCommand(program);
   return program;
 }
 
