@@ -239,3 +239,23 @@ test("a full queue answers QUEUE_FULL and closes (1013); an idle session is clos
   await until(() => server.runtime.streams.size === 0, "every session to be gone");
   assert.equal((await fetch(`${server.base}/healthz`)).status, 200, "the process is up");
 });
+
+test("draining (last: the server stops taking sessions): not ready, new sessions refused, open ones end with a final frame", async () => {
+  await until(() => server.runtime.streams.size === 0, "earlier sessions to be gone");
+  const c = await connect();
+  c.send({ type: "open", messages: [{ role: "user", content: "Tell me a story" }] });
+  await c.next("prompt");
+  c.send({ type: "text", text: `There was a ${unsafe[0]}` });
+  await c.next("token");
+  const drained = server.runtime.drain(0.5);
+  const ready = await fetch(`${server.base}/readyz`);
+  assert.equal(ready.status, 503);
+  assert.equal(((await ready.json()) as { status: string }).status, "draining");
+  await assert.rejects(connect(), /Unexpected server response: 503/);
+  const end = await c.next("end");
+  assert.equal(end.reason, "shutdown");
+  assert.equal(end.verdict.tokens, 4, "the held-back text was flushed into the final verdict");
+  assert.deepEqual(await c.closed, { code: 1001, reason: "server shutting down" });
+  await drained;
+  assert.equal(server.runtime.stream!.openSessions, 0);
+});

@@ -124,13 +124,20 @@ export function registerServeCommand(program: Command): void {
       const stop = async (signal: string) => {
         if (stopping) return;
         stopping = true;
-        say(
-          `${signal}: draining open streams (up to ${config.limits.shutdownGraceSeconds} s), then stopping`,
-        );
-        const closing = app.close(); // stop accepting; in-flight requests finish
-        await runtime.drain(config.limits.shutdownGraceSeconds);
+        const grace = config.limits.shutdownGraceSeconds;
+        say(`${signal}: draining open streams (up to ${grace} s), then stopping`);
+        // whatever hangs, the process is gone shortly after the grace period
+        setTimeout(() => {
+          say(`still stopping ${grace + 5} s after ${signal}: exiting now`);
+          process.exit(1);
+        }, (grace + 5) * 1000).unref();
+        // stop listening at once (readiness fails, new connections are refused), let in-flight requests finish;
+        // open streams get the grace period, then a final frame (runtime.drain, started by app.close)
+        const closing = app.close();
+        await runtime.drain(grace);
         await closing;
         await runtime.close();
+        say("stopped");
         process.exit(0);
       };
       process.once("SIGTERM", () => void stop("SIGTERM"));
