@@ -1,10 +1,11 @@
 /**
- * `npm run bench -- gen|stream [--json] [options]`: benchmarks on synthetic models (cached in .cache/bench).
+ * `npm run bench -- gen|stream|serve-moderations [--json] [options]`: benchmarks on synthetic models (cached in .cache/bench).
  * Prints JSON (with --json) or a short summary; progress goes to stderr. Not part of the test suite.
  */
 import { Command, Option } from "commander";
 import { benchGen } from "./gen.js";
 import { benchStream } from "./stream.js";
+import { benchServeModerations } from "./serve-moderations.js";
 
 const program = new Command().name("bench");
 
@@ -60,6 +61,34 @@ program
       generatorTokens: o.generatorTokens,
       rates: o.rates,
       positions: o.positions,
+    });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("serve-moderations")
+  .description("POST /v1/moderations over HTTP vs the library called directly, at several concurrencies")
+  .addOption(
+    new Option("--model <model>", "demo (the toy model of serve --demo) or a synthetic shape")
+      .choices(["demo", "tiny", "0.6b"])
+      .default("demo"),
+  )
+  .option("--requests <n>", "requests per path, concurrency and round", Number, 24)
+  .option("--concurrency <list>", "concurrent clients", (v) => v.split(",").map(Number), [1, 4, 8])
+  .option("--rounds <n>", "alternating library/server rounds per concurrency", Number, 8)
+  .option("--sequences <n>", "engine sequences (Gen requests at once)", Number, 2)
+  .option("--threads <n>", "llama.cpp threads (default: the available cores)", Number)
+  .option("--audit", "write every decision to an audit log")
+  .option("--json", "print JSON only")
+  .action(async (o) => {
+    const result = await benchServeModerations({
+      model: o.model,
+      requests: o.requests,
+      concurrency: o.concurrency,
+      rounds: o.rounds,
+      sequences: o.sequences,
+      ...(o.threads ? { threads: o.threads } : {}),
+      audit: o.audit ?? false,
     });
     process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
   });

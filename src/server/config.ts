@@ -83,6 +83,8 @@ const configSchema = z
         gpu: z.enum(["auto", "cpu"]).optional(),
         contextSize: positiveInt.optional(),
         sequences: positiveInt.optional(),
+        /** llama.cpp threads (default: the available cores; fewer on a machine busy with other work). */
+        threads: positiveInt.optional(),
         kvCache: z.enum(["f16", "f32"]).optional(),
         quantization: z.enum(["q8_0", "f16", "f32"]).optional(),
         cacheDir: z.string().min(1).optional(),

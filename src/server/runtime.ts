@@ -229,6 +229,7 @@ export async function loadServerRuntime(
       ...(config.engine.gpu ? { gpu: config.engine.gpu } : {}),
       ...(config.engine.contextSize ? { contextSize: config.engine.contextSize } : {}),
       ...(config.engine.sequences ? { sequences: config.engine.sequences } : {}),
+      ...(config.engine.threads ? { threads: config.engine.threads } : {}),
       ...(config.engine.kvCache ? { kvCache: config.engine.kvCache } : {}),
       ...(config.engine.cacheDir ? { cacheDir: config.engine.cacheDir } : {}),
       warn,

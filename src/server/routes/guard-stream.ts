@@ -227,12 +227,18 @@ class GuardStreamConnection {
     const policy = this.runtime.policyFor(tenant);
     const started = performance.now();
     let session: StreamSession;
+    // waiting for a slot and evaluating the prompt: bounded like a request
+    const signal = AbortSignal.any([
+      this.#opening.signal,
+      AbortSignal.timeout(this.runtime.config.limits.requestTimeoutMs),
+    ]);
     try {
-      this.#release = await this.runtime.queues.stream!.hold(this.#opening.signal);
+      this.#release = await this.runtime.queues.stream!.hold(signal);
+      signal.throwIfAborted();
       session = await this.runtime.stream!.openStream(message.messages, {
         mode: message.mode ?? policy.mode,
         ...(message.rule ? { rule: message.rule } : {}),
-        signal: this.#opening.signal,
+        signal,
       });
     } catch (error) {
       this.#release?.();
