@@ -1,11 +1,14 @@
 /**
- * `npm run bench -- gen|stream|serve-moderations [--json] [options]`: benchmarks on synthetic models (cached in .cache/bench).
+ * `npm run bench -- gen|stream|serve|serve-moderations|tokenizer-lag [--json] [options]`: benchmarks on synthetic
+ * models (cached in .cache/bench); tokenizer-lag needs no model.
  * Prints JSON (with --json) or a short summary; progress goes to stderr. Not part of the test suite.
  */
 import { Command, Option } from "commander";
 import { benchGen } from "./gen.js";
-import { benchStream } from "./stream.js";
 import { benchServeModerations } from "./serve-moderations.js";
+import { benchServeProxy } from "./serve-proxy.js";
+import { benchStream } from "./stream.js";
+import { benchTokenizerLag } from "./tokenizer-lag.js";
 
 const program = new Command().name("bench");
 
@@ -61,6 +64,52 @@ program
       generatorTokens: o.generatorTokens,
       rates: o.rates,
       positions: o.positions,
+    });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("tokenizer-lag")
+  .description(
+    "Incremental tokenizer on unpunctuated CJK/Thai text: identity with one-shot ids, held characters, linearity",
+  )
+  .option("--locales <list>", "RTP-LX locales", (v) => v.split(","), ["ZH", "JA", "TH", "KO"])
+  .option(
+    "--lengths <list>",
+    "lengths timed (characters)",
+    (v) => v.split(",").map(Number),
+    [1000, 10000, 100000],
+  )
+  .option("--seed <n>", "seed of the random chunk sizes", Number, 1)
+  .option("--json", "print JSON only")
+  .action((o) => {
+    const result = benchTokenizerLag({ locales: o.locales, lengths: o.lengths, seed: o.seed });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("serve")
+  .description(
+    "The moderating proxy (serve --demo) vs the upstream alone: added time to first token, added per-token latency, peak RSS with open streams",
+  )
+  .option("--tokens <n>", "tokens per streamed answer", Number, 48)
+  .option("--interval <ms>", "the upstream's pause between chunks", Number, 20)
+  .option("--requests <n>", "timed requests, direct and through the proxy", Number, 8)
+  .option("--streams <n>", "streams open at once for the memory figure", Number, 50)
+  .option(
+    "--threads <n>",
+    "the server's engine threads (1: decodes do not fight other processes for cores)",
+    Number,
+    1,
+  )
+  .option("--json", "print JSON only")
+  .action(async (o) => {
+    const result = await benchServeProxy({
+      tokens: o.tokens,
+      intervalMs: o.interval,
+      requests: o.requests,
+      streams: o.streams,
+      threads: o.threads,
     });
     process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
   });

@@ -9,6 +9,7 @@ import type { LoggerOptions } from "pino";
 import { errorBody, HttpError, toHttpError } from "./http-errors.js";
 import { registerGuardModerateRoute } from "./routes/guard-moderate.js";
 import { registerGuardStreamRoute } from "./routes/guard-stream.js";
+import { parseJsonBody, registerChatCompletionsRoute } from "./routes/chat-completions.js";
 import { registerHealthRoutes } from "./routes/health.js";
 import { registerModerationRoutes } from "./routes/moderations.js";
 import { DEMO_LABEL, type ServerRuntime } from "./runtime.js";
@@ -61,20 +62,14 @@ export async function createServer(
   });
   app.decorateRequest("tenant", "");
 
-  // JSON must be UTF-8 (RFC 8259): invalid bytes are refused, not silently replaced by U+FFFD before moderation
-  const parseJson = app.getDefaultJsonParser("error", "error");
-  const utf8 = new TextDecoder("utf-8", { fatal: true });
+  // JSON must be UTF-8 (RFC 8259): invalid bytes are refused, not silently replaced by U+FFFD before moderation;
+  // a __proto__ key is dropped (the proxy's parser, for every route)
   app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
-    let text: string;
-    try {
-      text = utf8.decode(body as Buffer);
-    } catch {
-      done(new HttpError(400, "INVALID_JSON", "the body is not valid UTF-8"), undefined);
-      return;
-    }
-    parseJson(request, text, done);
-  });
+  app.addContentTypeParser(
+    "application/json",
+    { parseAs: "buffer" },
+    async (request: FastifyRequest, body: Buffer) => parseJsonBody(request, body),
+  );
 
   // WebSocket routes (/v1/guard/stream); messages bounded like bodies. Open sessions are not cut at close: the
   // drain (runtime.drain, started here if nobody did) ends them with a final frame within the grace period.
@@ -111,6 +106,7 @@ export async function createServer(
   registerModerationRoutes(app, runtime);
   registerGuardModerateRoute(app, runtime);
   registerGuardStreamRoute(app, runtime);
+  registerChatCompletionsRoute(app, runtime);
   return app;
 }
 

@@ -16,7 +16,6 @@ import { ApiKeyAuth, DEFAULT_TENANT } from "./auth.js";
 import { upstreamApiKey, type ServerConfig } from "./config.js";
 import { GuardQueue } from "./guard-queue.js";
 import { ServerMetrics } from "./metrics.js";
-import { ENGINE_DEFAULTS } from "../engine/engine-options.js";
 
 /** The label every response and log line of a `--demo` server carries. */
 export const DEMO_LABEL =
@@ -83,7 +82,7 @@ export class ServerRuntime {
         ? {
             gen: new GuardQueue({
               name: "Gen",
-              capacity: config.engine.sequences ?? ENGINE_DEFAULTS.sequences,
+              capacity: gen.info.sequences,
               maxWaiting: limits.queueSize,
               retryAfterSeconds: limits.retryAfterSeconds,
               onDepth: depth("gen"),
@@ -94,7 +93,7 @@ export class ServerRuntime {
         ? {
             stream: new GuardQueue({
               name: "Stream",
-              capacity: stream.maxSessions,
+              capacity: stream.info.sequences,
               maxWaiting: limits.streamQueueSize,
               retryAfterSeconds: limits.retryAfterSeconds,
               onDepth: depth("stream"),
@@ -279,7 +278,7 @@ export async function loadServerRuntime(
     audit?.close();
     throw error;
   }
-  const synthetic = config.demo ? "hand-set" : (gen?.assets.synthetic ?? stream?.assets.synthetic);
+  const synthetic = config.demo ? "hand-set" : (gen?.info.synthetic ?? stream?.info.synthetic);
   return new ServerRuntime(
     config,
     gen,

@@ -31,7 +31,12 @@ export function parseOrThrow<T>(
   const param = fieldPath([...prefix, ...issue.path]);
   const detail =
     issue.code === "unrecognized_keys" ? `unknown field(s) ${issue.keys.join(", ")}` : issue.message;
-  throw new HttpError(400, "BAD_REQUEST", `${param}: ${detail}`, { param });
+  // the same code as the proxy for the same limit
+  const code =
+    issue.code === "too_big" && issue.path[issue.path.length - 1] === "messages"
+      ? "TOO_MANY_MESSAGES"
+      : "BAD_REQUEST";
+  throw new HttpError(400, code, `${param}: ${detail}`, { param });
 }
 
 /** A chat message as the endpoints take it. */

@@ -63,8 +63,15 @@ test("malformed JSON, wrong types, huge bodies, invalid UTF-8: 4xx with the Open
   assert.equal(utf8.status, 400);
   assert.equal(utf8.body.error.code, "INVALID_JSON");
   assert.match(utf8.body.error.message, /UTF-8/);
-  const proto = await postJson(server.base, "/v1/moderations", '{"input": "x", "__proto__": {"a": 1}}');
-  assert.equal(proto.status, 400);
+  const proto = await postJson(
+    server.base,
+    "/v1/guard/moderate",
+    '{"prompt": "x", "__proto__": {"model": 1}}',
+  );
+  assert.equal(proto.status, 200, "a __proto__ key is dropped, not merged");
+  const empty = await postJson(server.base, "/v1/moderations", "");
+  assert.equal(empty.status, 400);
+  assert.equal(empty.body.error.code, "INVALID_JSON");
   const type = await fetch(`${server.base}/v1/moderations`, {
     method: "POST",
     headers: { "content-type": "application/xml", authorization: "Bearer acme-key" },
@@ -78,6 +85,7 @@ test("10,000 messages, too many inputs, too much text: 400 naming the field and 
   const many = Array.from({ length: 10_000 }, () => ({ role: "user", content: "" }));
   const r = await postJson(server.base, "/v1/guard/moderate", { messages: many });
   assert.equal(r.status, 400);
+  assert.equal(r.body.error.code, "TOO_MANY_MESSAGES", "the same code as the proxy");
   assert.equal(r.body.error.param, "messages");
   assert.match(r.body.error.message, /at most 256 messages \(limits\.messages\)/);
   const inputs = await postJson(server.base, "/v1/moderations", { input: Array(65).fill("a") });

@@ -8,6 +8,7 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { hashApiKey } from "../../server/auth.js";
+import { CliUsageError } from "../errors.js";
 import { loadServerConfig, type ServerFlags } from "../../server/config.js";
 import { createServer } from "../../server/create-server.js";
 import { DEMO_LABEL, listenAddress, loadServerRuntime } from "../../server/runtime.js";
@@ -182,7 +183,7 @@ export function registerServeCommand(program: Command): void {
         for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
         value = Buffer.concat(chunks).toString("utf8").trim();
       }
-      if (!value) throw new InvalidArgumentError("no key given (pass it, or pipe it on stdin)");
+      if (!value) throw new CliUsageError("no key given (pass it, or pipe it on stdin)");
       process.stdout.write(`${hashApiKey(value)}\n`);
     });
 }

@@ -57,6 +57,11 @@ export class BytePairEncoder {
     return ids;
   }
 
+  /** BPE token ids of one piece, bypassing the cache (for pieces unlikely to recur, e.g. a growing stream tail). */
+  encodeWordUncached(word: string): readonly number[] {
+    return this.cache.get(word) ?? this.merge(this.encoder.encode(word));
+  }
+
   private rankOf(left: number, right: number): number | undefined {
     return this.ranks.get(left * this.pairBase + right);
   }

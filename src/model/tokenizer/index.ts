@@ -6,4 +6,11 @@ export type { NormalizerKind } from "./normalizer.js";
 export { TokenizerFormatError, TokenizerUsageError } from "./errors.js";
 export { loadBundledQwen3Tokenizer, bundledQwen3TokenizerPath } from "./bundled.js";
 export { QWEN2_SPLIT_PATTERN } from "./pre-tokenizer.js";
-export { IncrementalTokenizer } from "./incremental-tokenizer.js";
+export {
+  IncrementalTokenizer,
+  MAX_HELD_CHARS,
+  MIN_MAX_HELD_CHARS,
+  STABLE_MARGIN_BYTES,
+  STABLE_MARGIN_TOKENS,
+  type IncrementalTokenizerOptions,
+} from "./incremental-tokenizer.js";

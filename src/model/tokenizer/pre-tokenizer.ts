@@ -55,6 +55,19 @@ export function splitPieces(text: string): string[] {
   return pieces;
 }
 
+const STICKY_SPLIT_RE = new RegExp(QWEN2_SPLIT_SOURCE, "uy");
+
+/**
+ * End of the piece the pattern matches at index `i` of `text` (as splitPieces(text.slice(i)) would start:
+ * the pattern looks only forward), or i + 1 where nothing matches there.
+ */
+export function pieceEndAt(text: string, i: number): number {
+  const re = new RegExp(STICKY_SPLIT_RE);
+  re.lastIndex = i;
+  const m = re.exec(text);
+  return m === null || m[0].length === 0 ? i + 1 : i + m[0].length;
+}
+
 const WHITE_SPACE_RE = /\p{White_Space}/u;
 
 /** True when the code unit string `ch` (one code point) is White_Space, as the pattern's `\s` means it. */

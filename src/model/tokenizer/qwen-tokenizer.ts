@@ -5,11 +5,11 @@
 import type { PromptSegment } from "../../core/segments.js";
 import { AddedTokenMatcher } from "./added-tokens.js";
 import { BytePairEncoder } from "./bpe.js";
-import { BYTE_TO_CHAR, byteLevelToBytes } from "./byte-level.js";
+import { BYTE_TO_CHAR, byteLevelToBytes, bytesToByteLevel } from "./byte-level.js";
 import { TokenizerFormatError, TokenizerUsageError } from "./errors.js";
 import { normalizeText, type NormalizerKind } from "./normalizer.js";
 import { splitPieces } from "./pre-tokenizer.js";
-import { IncrementalTokenizer } from "./incremental-tokenizer.js";
+import { IncrementalTokenizer, type IncrementalTokenizerOptions } from "./incremental-tokenizer.js";
 import { encodeSegmentsWith, type SegmentEncoding } from "./segment-encoder.js";
 import {
   specFromTokenizerJson,
@@ -47,6 +47,9 @@ export class QwenTokenizer {
   private readonly addedById = new Map<number, AddedToken>();
   private readonly bytesCache: (Uint8Array | undefined)[] = [];
   private readonly utf8 = new TextEncoder();
+  /** BPE tokens in byte-level form, sorted (built on first use), and the longest one's length. */
+  private sortedBpeTokens: string[] | undefined;
+  private longestBpeToken = 0;
 
   private constructor(spec: TokenizerSpec) {
     this.tokens = spec.tokens;
@@ -212,9 +215,43 @@ export class QwenTokenizer {
     return this.bpe.encodeWord(piece);
   }
 
-  /** Start an incremental encoder of streamed plain text (see IncrementalTokenizer). */
-  createIncremental(): IncrementalTokenizer {
-    return new IncrementalTokenizer(this);
+  /**
+   * The smallest byte offset s < `until` such that bytes[s..] is the beginning of some BPE token of the
+   * vocabulary, or `until` if there is none: no token that starts before the result can hold the end of
+   * `bytes`, whatever follows it. (The sorted vocabulary is built on the first call.)
+   */
+  tokenPrefixStart(bytes: Uint8Array, until = bytes.length): number {
+    if (this.sortedBpeTokens === undefined) {
+      this.sortedBpeTokens = [...this.bpeVocab.keys()].sort();
+      for (const t of this.sortedBpeTokens) this.longestBpeToken = Math.max(this.longestBpeToken, t.length);
+    }
+    const sorted = this.sortedBpeTokens;
+    const text = bytesToByteLevel(bytes); // one character per byte
+    for (let s = Math.max(0, text.length - this.longestBpeToken); s < until; s++) {
+      const suffix = text.slice(s);
+      let lo = 0;
+      let hi = sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (sorted[mid]! < suffix) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo < sorted.length && sorted[lo]!.startsWith(suffix)) return s;
+    }
+    return until;
+  }
+
+  /** encodePiece without caching the result (for pieces unlikely to recur). */
+  encodePieceUncached(piece: string): readonly number[] {
+    return this.bpe.encodeWordUncached(piece);
+  }
+
+  /**
+   * Start an incremental encoder of streamed plain text (see IncrementalTokenizer): at most
+   * `options.maxHeldChars` (default MAX_HELD_CHARS) characters are held back after any push.
+   */
+  createIncremental(options: IncrementalTokenizerOptions = {}): IncrementalTokenizer {
+    return new IncrementalTokenizer(this, options);
   }
 
   private appendPlain(text: string, out: number[]): void {

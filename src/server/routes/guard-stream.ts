@@ -85,7 +85,9 @@ export function registerGuardStreamRoute(app: FastifyInstance, runtime: ServerRu
           throw new HttpError(400, "MODEL_NOT_LOADED", "the Stream model is not loaded on this server");
         }
         if (runtime.draining) {
-          throw new HttpError(503, "SHUTTING_DOWN", "the server is shutting down", { type: "server_error" });
+          throw new HttpError(503, "SERVER_SHUTTING_DOWN", "the server is shutting down", {
+            type: "server_error",
+          });
         }
       },
     },
@@ -129,7 +131,7 @@ class GuardStreamConnection {
       }
       if (++this.#pending > MAX_PENDING_MESSAGES) {
         this.#sendError(
-          new HttpError(429, "TOO_MANY_MESSAGES", `more than ${MAX_PENDING_MESSAGES} messages waiting`),
+          new HttpError(429, "SESSION_BACKLOG_FULL", `more than ${MAX_PENDING_MESSAGES} messages waiting`),
         );
         this.#close(CLOSE.policy, "too many messages in flight");
         return;
@@ -218,7 +220,7 @@ class GuardStreamConnection {
       return;
     }
     if (this.runtime.draining) {
-      this.#sendError(new HttpError(503, "SHUTTING_DOWN", "the server is shutting down"));
+      this.#sendError(new HttpError(503, "SERVER_SHUTTING_DOWN", "the server is shutting down"));
       this.#close(CLOSE.goingAway, "server shutting down");
       return;
     }
@@ -291,7 +293,7 @@ class GuardStreamConnection {
         const { text } = parseOrThrow(this.parsers.text, value);
         this.#answer += text;
         this.#lastInputAt = performance.now();
-        pushed = session.pushText(text);
+        pushed = session.push(text);
       } else {
         const { ids } = parseOrThrow(this.parsers.tokens, value);
         this.#lastInputAt = performance.now();
@@ -417,7 +419,7 @@ class GuardStreamConnection {
       return;
     }
     if (this.#state === "ending") return;
-    this.#sendError(new HttpError(503, "SHUTTING_DOWN", "the server is shutting down"));
+    this.#sendError(new HttpError(503, "SERVER_SHUTTING_DOWN", "the server is shutting down"));
     this.#close(CLOSE.goingAway, "server shutting down");
   }
 
