@@ -93,7 +93,7 @@ test("query filters by time, tenant, action, direction and request id; --json pr
   assert.equal(row.text, undefined, "the text is not kept unless configured");
   assert.match(String(row.textSha256), /^[0-9a-f]{64}$/);
   const bad = cli("query", "--db", db, "--since", "yesterday-ish");
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2, "a usage error");
   assert.match(bad.stderr, /expected an ISO time/);
 });
 
@@ -104,7 +104,7 @@ test("--config reads the server configuration's audit.path; no source is an erro
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim().split("\n").length, 2);
   const none = cli("tail");
-  assert.equal(none.code, 1);
+  assert.equal(none.code, 2, "a usage error");
   assert.match(none.stderr, /--db FILE, or --config FILE/);
 });
 
