@@ -9,6 +9,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { AuditLog, type AuditQuery, type AuditRecord } from "../../server/audit-log.js";
 import { loadServerConfig } from "../../server/config.js";
+import { CliInputError, CliUsageError } from "../errors.js";
 
 interface SourceOptions {
   db?: string;
@@ -18,15 +19,15 @@ interface SourceOptions {
 /** The database a command reads: `--db`, else the configuration's `audit.path`. */
 export function auditDbPath(options: SourceOptions): string {
   if (options.db !== undefined && options.config !== undefined) {
-    throw new InvalidArgumentError("give --db or --config, not both");
+    throw new CliUsageError("give --db or --config, not both");
   }
   if (options.db !== undefined) return options.db;
   if (options.config !== undefined) {
     const path = loadServerConfig(options.config).audit.path;
-    if (path === undefined) throw new InvalidArgumentError(`${options.config} has no audit.path`);
+    if (path === undefined) throw new CliInputError(`${options.config} has no audit.path`);
     return path;
   }
-  throw new InvalidArgumentError("say which audit log: --db FILE, or --config FILE (its audit.path)");
+  throw new CliUsageError("say which audit log: --db FILE, or --config FILE (its audit.path)");
 }
 
 const RELATIVE = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)$/;
@@ -41,8 +42,8 @@ export function parseTime(value: string, now = new Date()): string {
   }
   const time = new Date(value);
   if (Number.isNaN(time.getTime())) {
-    throw new InvalidArgumentError(
-      "expected an ISO time (2026-12-01T10:00:00Z) or a duration ago (90s, 15m, 2h, 7d)",
+    throw new CliUsageError(
+      `--since/--until: expected an ISO time (2026-12-01T10:00:00Z) or a duration ago (90s, 15m, 2h, 7d), got "${value}"`,
     );
   }
   return time.toISOString();
