@@ -1,10 +1,11 @@
 /**
- * `npm run bench -- gen|stream|serve|tokenizer-lag [--json] [options]`: benchmarks on synthetic models (cached in
- * .cache/bench); tokenizer-lag needs no model.
+ * `npm run bench -- gen|stream|serve|serve-moderations|tokenizer-lag [--json] [options]`: benchmarks on synthetic
+ * models (cached in .cache/bench); tokenizer-lag needs no model.
  * Prints JSON (with --json) or a short summary; progress goes to stderr. Not part of the test suite.
  */
 import { Command, Option } from "commander";
 import { benchGen } from "./gen.js";
+import { benchServeModerations } from "./serve-moderations.js";
 import { benchServeProxy } from "./serve-proxy.js";
 import { benchStream } from "./stream.js";
 import { benchTokenizerLag } from "./tokenizer-lag.js";
@@ -139,6 +140,34 @@ program
       every: o.every,
       chunk: o.chunk ?? o.every,
       ...(o.threads ? { threads: o.threads } : {}),
+    });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("serve-moderations")
+  .description("POST /v1/moderations over HTTP vs the library called directly, at several concurrencies")
+  .addOption(
+    new Option("--model <model>", "demo (the toy model of serve --demo) or a synthetic shape")
+      .choices(["demo", "tiny", "0.6b"])
+      .default("demo"),
+  )
+  .option("--requests <n>", "requests per path, concurrency and round", Number, 24)
+  .option("--concurrency <list>", "concurrent clients", (v) => v.split(",").map(Number), [1, 4, 8])
+  .option("--rounds <n>", "alternating library/server rounds per concurrency", Number, 8)
+  .option("--sequences <n>", "engine sequences (Gen requests at once)", Number, 2)
+  .option("--threads <n>", "llama.cpp threads (default: the available cores)", Number)
+  .option("--audit", "write every decision to an audit log")
+  .option("--json", "print JSON only")
+  .action(async (o) => {
+    const result = await benchServeModerations({
+      model: o.model,
+      requests: o.requests,
+      concurrency: o.concurrency,
+      rounds: o.rounds,
+      sequences: o.sequences,
+      ...(o.threads ? { threads: o.threads } : {}),
+      audit: o.audit ?? false,
     });
     process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
   });

@@ -10,6 +10,7 @@ import { registerModerateCommand } from "./commands/moderate.js";
 import { registerTokenizeCommand } from "./commands/tokenize.js";
 import { registerStreamCommand } from "./commands/stream.js";
 import { registerServeCommand } from "./commands/serve.js";
+import { registerAuditCommand } from "./commands/audit.js";
 import { commandPath, configureUsageErrors, EXIT, EXIT_STATUS_HELP, reportError } from "./report.js";
 import { registerEvalCommand } from "./commands/eval.js";
 import { registerRewardCommand } from "./commands/reward.js";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerEvalCommand(program);
   registerRewardCommand(program);
   registerServeCommand(program);
+  registerAuditCommand(program);
   configureUsageErrors(program);
   return program;
 }

@@ -148,6 +148,8 @@ const configSchema = z
         retryAfterSeconds: positiveInt.default(1),
         /** Open Stream sessions (proxy streams and WebSocket sessions) waiting for a free sequence before 429. */
         streamQueueSize: positiveInt.default(64),
+        /** A WebSocket guard session (/v1/guard/stream) with no message from its client for this long is closed. */
+        streamIdleSeconds: positiveInt.default(60),
         /** Seconds given to open streams to finish on SIGTERM. */
         shutdownGraceSeconds: positiveInt.default(10),
       })
