@@ -7,6 +7,7 @@
  */
 import os from "node:os";
 import { GenGuard } from "../src/guard/gen-guard.js";
+import { genGuardInternals } from "../src/guard/internals.js";
 import { benchCacheDir, benchModelBuiltApart } from "./bench-models.js";
 import { openaiModerationPrompts } from "./datasets.js";
 import { MemoryMonitor } from "./memory.js";
@@ -36,6 +37,7 @@ export async function benchGen(options: GenBenchOptions) {
     logger: memory.logger,
   });
   memory.phase("load");
+  const { engine, tokenizer } = genGuardInternals(guard);
   try {
     const lo = options.promptTokens * 0.8;
     const hi = options.promptTokens * 1.2;
@@ -43,16 +45,15 @@ export async function benchGen(options: GenBenchOptions) {
       // ~4 characters a token in English: tokenize only plausible candidates.
       .filter((p) => p.length >= lo * 2.5 && p.length <= hi * 6)
       .filter((p) => {
-        const n = guard.tokenizer.encode(p, { specials: false }).length;
+        const n = tokenizer.encode(p, { specials: false }).length;
         return n >= lo && n <= hi;
       })
       .slice(0, options.requests + 1);
     if (prompts.length < 2) throw new Error("not enough prompts of the requested length in the dataset");
-    const engine = guard.engine;
     memory.phase("prompts");
 
     // Prefill rate of a fresh 256-token prompt (for reference) and one decode step.
-    const probe = guard.tokenizer.encode(prompts.join("\n"), { specials: false }).slice(0, 256);
+    const probe = tokenizer.encode(prompts.join("\n"), { specials: false }).slice(0, 256);
     const rate = await engine.withSequence(
       probe,
       async (tail, lease) => {
@@ -101,7 +102,7 @@ export async function benchGen(options: GenBenchOptions) {
       const tail = ids.length - headLength;
       ours.push({
         ms,
-        userTokens: guard.tokenizer.encode(prompt, { specials: false }).length,
+        userTokens: tokenizer.encode(prompt, { specials: false }).length,
         decisions: v.tokens!.evaluations - 1,
         promptTokens: v.tokens!.prompt,
         tailTokens: tail,
@@ -141,7 +142,7 @@ export async function benchGen(options: GenBenchOptions) {
       machine: {
         cpus: os.cpus()[0]?.model ?? "unknown",
         cores: os.availableParallelism(),
-        device: engine.device,
+        device: guard.info.device,
       },
       model: {
         shape: options.shape,

@@ -6,6 +6,7 @@
  */
 import os from "node:os";
 import { StreamGuard } from "../src/guard/stream-guard.js";
+import { streamGuardInternals } from "../src/guard/internals.js";
 import type { StreamSession } from "../src/guard/stream-session.js";
 import { STREAM_ASSISTANT_HEADER } from "../src/core/prompt/stream-prompt.js";
 import type { SynthShape } from "../src/model/synth/presets.js";
@@ -43,7 +44,7 @@ export async function benchStream(options: StreamBenchOptions) {
   });
   memory.phase("load");
   try {
-    const tokenizer = guard.assets.tokenizer;
+    const { tokenizer, engine } = streamGuardInternals(guard);
     const prompt = openaiModerationPrompts().find((p) => {
       const n = tokenizer.encode(p, { specials: false }).length;
       return n >= 32 && n <= 48;
@@ -78,7 +79,7 @@ export async function benchStream(options: StreamBenchOptions) {
       const costs: number[] = [];
       for (let at = 0; at + k <= options.tokensPerChunkSize; at += k) {
         const t0 = performance.now();
-        await s.push(answer.slice(at, at + k));
+        await s.pushTokens(answer.slice(at, at + k));
         costs.push((performance.now() - t0) / k);
       }
       perChunk[`chunk${k}`] = summarize(costs);
@@ -101,7 +102,7 @@ export async function benchStream(options: StreamBenchOptions) {
         await sleep(t0 + (i * 1000) / rate - performance.now());
         maxLag = Math.max(maxLag, i - judged);
         pending.push(
-          s.push([answer[i % answer.length]!]).then((v) => {
+          s.pushTokens([answer[i % answer.length]!]).then((v) => {
             judged += (v as unknown[]).length;
           }),
         );
@@ -129,18 +130,18 @@ export async function benchStream(options: StreamBenchOptions) {
     const positions = [];
     for (const p of options.positions) {
       const whole = [...promptIds, ...headerIds, ...answer.slice(0, p + 1)];
-      await guard.engine.open(0);
+      await engine.open(0);
       const t0 = performance.now();
-      await guard.engine.decode([{ seq: 0, tokens: whole }]);
+      await engine.decode([{ seq: 0, tokens: whole }]);
       const naiveMs = performance.now() - t0;
-      await guard.engine.close(0);
+      await engine.close(0);
       const s: StreamSession = await open();
-      for (let at = 0; at < p; at += 64) await s.push(answer.slice(at, Math.min(p, at + 64)));
+      for (let at = 0; at < p; at += 64) await s.pushTokens(answer.slice(at, Math.min(p, at + 64)));
       // Ours: one token appended at position p (median of three consecutive single-token pushes).
       const single: number[] = [];
       for (let k = 0; k < 3; k++) {
         const t1 = performance.now();
-        await s.push([answer[p + k]!]);
+        await s.pushTokens([answer[p + k]!]);
         single.push(performance.now() - t1);
       }
       const oursMs = summarize(single).p50;
@@ -160,7 +161,7 @@ export async function benchStream(options: StreamBenchOptions) {
     return {
       benchmark: "stream",
       machine: { cpus: os.cpus()[0]?.model ?? "unknown", cores: os.availableParallelism() },
-      engine: guard.engineKind,
+      engine: guard.info.engine,
       model: {
         shape: options.shape,
         type: "q8_0",

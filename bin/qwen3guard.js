@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-import { main } from "../dist/cli/main.js";
+import { run } from "../dist/cli/main.js";
 
-main(process.argv).catch((error) => {
-  process.stderr.write(`qwen3guard: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+const status = await run(process.argv);
+// An error may leave handles open (a model half loaded): exit now. Success exits when the work is done.
+if (status !== 0) process.exit(status);

@@ -29,17 +29,25 @@ export interface StreamDecisionOptions {
   mode?: Strictness;
 }
 
-/** A pair of consecutive flagged tokens, reported at the second token. */
-export interface StreamTrigger {
-  tier: "Unsafe" | "Controversial";
-  /** Index (0-based, among the tokens pushed) of the triggering token, the second of the pair. */
-  index: number;
-  category?: Category;
+/**
+ * What a token brings to a trigger besides its label. By default its category and P(tier), each when known; the
+ * tracker carries whatever detail type it is given (the Stream engine gives category names from config.json and
+ * always-known probabilities), unchanged. A detail's own `tier` or `index` field, if any, is replaced by the trigger's.
+ */
+export interface TokenDetail<C extends string = Category> {
+  category?: C;
   probabilities?: TierProbabilities;
 }
 
+/** A pair of consecutive flagged tokens, reported at the second token, with that token's detail. */
+export type StreamTrigger<D extends object = TokenDetail> = Omit<D, "tier" | "index"> & {
+  tier: "Unsafe" | "Controversial";
+  /** Index (0-based, among the tokens pushed) of the triggering token, the second of the pair. */
+  index: number;
+};
+
 /** The verdict for a whole answer: Safe (no trigger), or the deciding trigger. */
-export type StreamVerdict = { tier: "Safe" } | StreamTrigger;
+export type StreamVerdict<D extends object = TokenDetail> = { tier: "Safe" } | StreamTrigger<D>;
 
 /** The tier a pair of consecutive labels triggers under a rule, or undefined. */
 export function pairTrigger(
@@ -64,17 +72,18 @@ function stops(a: RiskTier, b: RiskTier, tier: StreamTrigger["tier"], mode: Stri
 /**
  * Incremental form of the rule, for tokens as they stream in. `push` reports `fired` once, at the
  * first trigger the mode's stop condition allows; `final()` is the whole-sequence verdict so far
- * (equal to `streamVerdict` over everything pushed).
+ * (equal to `streamVerdict` over everything pushed). Each token comes with a detail of type `D` (by default its
+ * optional category and probabilities); triggers carry the triggering token's detail as given.
  */
-export class StreamTracker {
+export class StreamTracker<D extends object = TokenDetail> {
   readonly rule: StreamRule;
   readonly mode: Strictness;
   #prev: RiskTier | undefined;
   #count = 0;
-  #firstUnsafe: StreamTrigger | undefined;
-  #firstControversial: StreamTrigger | undefined;
-  #firstAny: StreamTrigger | undefined;
-  #fired: StreamTrigger | undefined;
+  #firstUnsafe: StreamTrigger<D> | undefined;
+  #firstControversial: StreamTrigger<D> | undefined;
+  #firstAny: StreamTrigger<D> | undefined;
+  #fired: StreamTrigger<D> | undefined;
 
   constructor(options: StreamDecisionOptions = {}) {
     this.rule = options.rule ?? "official";
@@ -87,28 +96,19 @@ export class StreamTracker {
   }
 
   /** The stop trigger, once one fired. */
-  get fired(): StreamTrigger | undefined {
+  get fired(): StreamTrigger<D> | undefined {
     return this.#fired;
   }
 
-  /** Feed the next token's label (and category/probabilities); `fired` is set on the push that stops. */
-  push(
-    label: RiskTier,
-    category?: Category,
-    probabilities?: TierProbabilities,
-  ): { index: number; fired?: StreamTrigger } {
+  /** Feed the next token's label and detail; `fired` is set on the push that stops. */
+  push(label: RiskTier, detail: D): { index: number; fired?: StreamTrigger<D> } {
     const index = this.#count++;
     const prev = this.#prev;
     this.#prev = label;
     if (prev === undefined) return { index };
     const tier = pairTrigger(prev, label, this.rule);
     if (tier === undefined) return { index };
-    const trigger: StreamTrigger = {
-      tier,
-      index,
-      ...(category === undefined ? {} : { category }),
-      ...(probabilities === undefined ? {} : { probabilities }),
-    };
+    const trigger: StreamTrigger<D> = { ...detail, tier, index };
     this.#firstAny ??= trigger;
     if (tier === "Unsafe") this.#firstUnsafe ??= trigger;
     else this.#firstControversial ??= trigger;
@@ -120,20 +120,19 @@ export class StreamTracker {
   }
 
   /** The whole-sequence verdict over the tokens pushed so far. */
-  final(): StreamVerdict {
+  final(): StreamVerdict<D> {
     const found = this.rule === "official" ? (this.#firstUnsafe ?? this.#firstControversial) : this.#firstAny;
     return found ?? { tier: "Safe" };
   }
 }
 
-function triggerAt(
-  labels: readonly RiskTier[],
-  categories: readonly (Category | undefined)[] | undefined,
+function triggerAt<C extends string>(
+  categories: readonly (C | undefined)[] | undefined,
   index: number,
   tier: StreamTrigger["tier"],
-): StreamTrigger {
+): StreamTrigger<TokenDetail<C>> {
   const category = categories?.[index];
-  return { tier, index, ...(category === undefined ? {} : { category }) };
+  return { ...(category === undefined ? {} : { category }), tier, index };
 }
 
 /** The first i+1 where the pair (i, i+1) satisfies `match`, or -1. */
@@ -143,38 +142,36 @@ function firstPair(labels: readonly RiskTier[], match: (a: RiskTier, b: RiskTier
 }
 
 /** The verdict for a whole answer, from its per-token labels (and per-token categories). */
-export function streamVerdict(
+export function streamVerdict<C extends string = Category>(
   labels: readonly RiskTier[],
-  categories?: readonly (Category | undefined)[],
+  categories?: readonly (C | undefined)[],
   options: Pick<StreamDecisionOptions, "rule"> = {},
-): StreamVerdict {
+): StreamVerdict<TokenDetail<C>> {
   const rule = options.rule ?? "official";
   if (rule === "official") {
     for (const tier of ["Unsafe", "Controversial"] as const) {
       const at = firstPair(labels, (a, b) => a === tier && b === tier);
-      if (at >= 0) return triggerAt(labels, categories, at, tier);
+      if (at >= 0) return triggerAt(categories, at, tier);
     }
     return { tier: "Safe" };
   }
   const at = firstPair(labels, (a, b) => pairTrigger(a, b, "report") !== undefined);
   return at < 0
     ? { tier: "Safe" }
-    : triggerAt(labels, categories, at, pairTrigger(labels[at - 1]!, labels[at]!, "report")!);
+    : triggerAt(categories, at, pairTrigger(labels[at - 1]!, labels[at]!, "report")!);
 }
 
 /** Where a live stream would stop under the rule and mode, or undefined when it would not. */
-export function streamStop(
+export function streamStop<C extends string = Category>(
   labels: readonly RiskTier[],
-  categories?: readonly (Category | undefined)[],
+  categories?: readonly (C | undefined)[],
   options: StreamDecisionOptions = {},
-): StreamTrigger | undefined {
+): StreamTrigger<TokenDetail<C>> | undefined {
   const rule = options.rule ?? "official";
   const match =
     (options.mode ?? "strict") === "loose"
       ? (a: RiskTier, b: RiskTier) => a === "Unsafe" && b === "Unsafe"
       : (a: RiskTier, b: RiskTier) => pairTrigger(a, b, rule) !== undefined;
   const at = firstPair(labels, match);
-  return at < 0
-    ? undefined
-    : triggerAt(labels, categories, at, pairTrigger(labels[at - 1]!, labels[at]!, rule)!);
+  return at < 0 ? undefined : triggerAt(categories, at, pairTrigger(labels[at - 1]!, labels[at]!, rule)!);
 }

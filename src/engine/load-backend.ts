@@ -45,3 +45,8 @@ export async function loadOnBackend<T>(
   options.warn(`the llama.cpp binding is unavailable, falling back to node-llama-cpp: ${result.reason}`);
   return loaders.nodeLlamaCpp();
 }
+
+/** The device a model on the binding runs on: "cpu", or the first GPU device's backend name, lower case. */
+export function ffiDevice(library: LlamaLibrary, onGpu: boolean): string {
+  return onGpu ? (library.devices.find((d) => !/^CPU/i.test(d)) ?? "gpu").toLowerCase() : "cpu";
+}

@@ -9,6 +9,7 @@ export { PolicyError, PolicyExtendsCycleError } from "../core/policy/errors.js";
 export { EngineOptionsError } from "../engine/engine-options.js";
 export { EngineUnavailableError } from "../engine/load-backend.js";
 export { ContextOverflowError } from "../engine/gen/gen-engine.js";
+export { GenEngineBrokenError } from "../engine/gen/sequence-pool.js";
 export { OutputVocabularyError } from "../engine/gen/output-vocabulary.js";
 export { NodeLlamaInternalsError } from "../engine/stream/node-llama-hidden-state-engine.js";
 export {
@@ -30,6 +31,8 @@ export { ChatTemplateError, ChatTemplateNotFoundError } from "../model/chat-temp
 export { TokenizerFormatError, TokenizerUsageError } from "../model/tokenizer/errors.js";
 export { SynthError } from "../model/synth/tokenizer-files.js";
 export { StreamAssetsError } from "../model/stream-assets.js";
+export { ModelKindError, type FoundModelKind } from "../model/model-kind.js";
+export { GgufIntegrityError } from "../model/gguf/gguf-integrity.js";
 export {
   HubError,
   HubUnreachableError,
@@ -39,11 +42,21 @@ export {
 } from "../model/hub/errors.js";
 export { UnknownTenantError } from "./policy/registry.js";
 export {
+  EvalDataError,
+  EvalRowError,
+  EvalOptionsError,
+  EvalResumeError,
+  EvalRunNotFoundError,
+  RewardInputError,
+  type EvalDataErrorCode,
+} from "../core/eval-errors.js";
+export {
   StreamGuardError,
   StreamSessionClosedError,
   StreamInputError,
   StreamContextFullError,
   StreamCapacityError,
   StreamGuardClosedError,
+  StreamListenerError,
   type StreamSessionState,
 } from "./stream-errors.js";

@@ -10,18 +10,23 @@
  */
 import { isUnsafeUnder, type Direction } from "../core/labels.js";
 import { parseChatMessages, type ChatMessage } from "../core/messages.js";
-import { parseGenOutput, parseGenOutputReference, GenOutputParseError } from "../core/parse/gen-output.js";
+import { parseGenOutputReference, GenOutputParseError } from "../core/parse/gen-output.js";
 import { renderGenPrompt, type GenPrompt, type SystemMessagePolicy } from "../core/prompt/gen-prompt.js";
 import { joinSegments } from "../core/segments.js";
 import type { GenOutput, Verdict } from "../core/verdict.js";
 import { decodeConstrained } from "../engine/gen/constrained-decoder.js";
 import type { GenEngine } from "../engine/gen/gen-engine.js";
 import { loadGenEngine } from "../engine/gen/load-gen-engine.js";
-import { resolveEngineOptions, type EngineOptions } from "../engine/engine-options.js";
+import {
+  resolveEngineOptions,
+  type EngineOptions,
+  type ResolvedEngineOptions,
+} from "../engine/engine-options.js";
 import { buildGenOutputVocabulary, type GenOutputVocabulary } from "../engine/gen/output-vocabulary.js";
 import { renderGenPromptWithTemplate } from "../model/chat-template.js";
 import { prepareGenAssets, type GenAssets, type GenAssetsOptions } from "../model/gen-assets.js";
 import type { QwenTokenizer } from "../model/tokenizer/index.js";
+import { deepFreeze, modelInfo, syntheticInfo, type GenGuardInfo } from "./guard-info.js";
 
 export type GenMode = "fast" | "reference";
 
@@ -44,28 +49,95 @@ export interface ModerateOptions {
 /** The reference decoding budget of the official code. */
 export const REFERENCE_MAX_NEW_TOKENS = 128;
 
-export class GenGuard {
-  private readonly vocabularies: Record<Direction, GenOutputVocabulary>;
+/**
+ * What tests and benchmarks reach behind GenGuard's public API (the engine, to time or fault-inject it; the
+ * tokenizer; the model files). Not exported from the package entry: not part of the stable API.
+ * @internal
+ */
+export interface GenGuardInternals {
+  readonly engine: GenEngine;
+  readonly tokenizer: QwenTokenizer;
+  readonly assets: GenAssets;
+}
 
-  private constructor(
-    readonly engine: GenEngine,
-    readonly tokenizer: QwenTokenizer,
-    readonly assets: GenAssets,
-    private readonly template: string | undefined,
-  ) {
-    this.vocabularies = {
-      prompt: buildGenOutputVocabulary(tokenizer, "prompt"),
-      response: buildGenOutputVocabulary(tokenizer, "response"),
-    };
+let internalsOf: (guard: GenGuard) => GenGuardInternals;
+
+/**
+ * Qwen3Guard-Gen moderation of a conversation's last message (a prompt or a response). Load once, moderate many
+ * conversations, concurrently up to `sequences` at a time (more wait their turn), then close.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * const verdict = await guard.moderatePrompt("How do I bake bread?");
+ * console.log(verdict.tier, verdict.categories); // e.g. Safe []
+ * await guard.close();
+ * ```
+ */
+export class GenGuard {
+  readonly #engine: GenEngine;
+  readonly #tokenizer: QwenTokenizer;
+  readonly #assets: GenAssets;
+  readonly #template: string | undefined;
+  readonly #vocabularies: Record<Direction, GenOutputVocabulary>;
+  readonly #info: GenGuardInfo;
+
+  static {
+    internalsOf = (guard) => ({
+      engine: guard.#engine,
+      tokenizer: guard.#tokenizer,
+      assets: guard.#assets,
+    });
   }
 
+  private constructor(
+    engine: GenEngine,
+    assets: GenAssets,
+    template: string | undefined,
+    engineOptions: ResolvedEngineOptions,
+  ) {
+    this.#engine = engine;
+    this.#tokenizer = assets.tokenizer;
+    this.#assets = assets;
+    this.#template = template;
+    this.#vocabularies = {
+      prompt: buildGenOutputVocabulary(assets.tokenizer, "prompt"),
+      response: buildGenOutputVocabulary(assets.tokenizer, "response"),
+    };
+    this.#info = deepFreeze({
+      kind: "gen",
+      model: modelInfo(assets.resolved, assets.ggufPath),
+      synthetic: syntheticInfo(assets.synthetic),
+      engine: engine.kind,
+      device: engine.device,
+      contextSize: engine.contextSize,
+      sequences: engineOptions.sequences,
+      kvCache: engineOptions.kvCache,
+    });
+  }
+
+  /**
+   * Load a Qwen3Guard-Gen model (converting a Hugging Face folder to GGUF once, cached) on llama.cpp.
+   * @throws ModelSpecError, EngineOptionsError, EngineUnavailableError, OutputVocabularyError... (docs/errors.md)
+   *
+   * @example
+   * ```ts
+   * import { GenGuard } from "qwen3guard";
+   *
+   * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B", contextSize: 2048, sequences: 1 });
+   * console.log(guard.info.engine, guard.info.device); // e.g. llama-ffi cpu
+   * await guard.close();
+   * ```
+   */
   static async load(options: GenGuardOptions): Promise<GenGuard> {
     const engineOptions = resolveEngineOptions(options);
     const assets = await prepareGenAssets(options.model, options);
     const engine = await loadGenEngine({ ...engineOptions, ggufPath: assets.ggufPath });
     const template = options.template === "builtin" ? undefined : assets.chatTemplate?.template;
     try {
-      return new GenGuard(engine, assets.tokenizer, assets, template);
+      return new GenGuard(engine, assets, template, engineOptions);
     } catch (error) {
       // The output vocabulary is checked against the model's tokenizer here: do not leave the engine loaded.
       await engine.dispose();
@@ -73,16 +145,60 @@ export class GenGuard {
     }
   }
 
-  /** Render a conversation to the exact Gen prompt this guard will evaluate. */
+  /**
+   * The model and how it runs (read-only): name and path, kind, whether the weights are synthetic, engine,
+   * device, context size, sequences, KV cache type.
+   *
+   * @example
+   * ```ts
+   * import { GenGuard } from "qwen3guard";
+   *
+   * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+   * if (guard.info.synthetic) console.warn(`synthetic (${guard.info.synthetic}) weights: verdicts mean nothing`);
+   * console.log(guard.info.model.name, guard.info.contextSize, guard.info.kvCache);
+   * await guard.close();
+   * ```
+   */
+  get info(): GenGuardInfo {
+    return this.#info;
+  }
+
+  /**
+   * Render a conversation to the exact Gen prompt this guard evaluates: template text and message content as
+   * separate segments (content is tokenized as plain text, so it cannot forge template tokens).
+   *
+   * @example
+   * ```ts
+   * import { GenGuard } from "qwen3guard";
+   *
+   * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+   * const prompt = guard.render([{ role: "user", content: "Hello" }]);
+   * console.log(prompt.direction); // "prompt"
+   * await guard.close();
+   * ```
+   */
   render(messages: readonly ChatMessage[], options: Pick<ModerateOptions, "system"> = {}): GenPrompt {
-    if (this.template === undefined) return renderGenPrompt(messages, { system: options.system });
+    if (this.#template === undefined) return renderGenPrompt(messages, { system: options.system });
     if (options.system === "reject" && messages.some((m) => m.role === "system")) {
       return renderGenPrompt(messages, { system: "reject" });
     }
-    return renderGenPromptWithTemplate(this.template, messages, { addGenerationPrompt: true });
+    return renderGenPromptWithTemplate(this.#template, messages, { addGenerationPrompt: true });
   }
 
-  /** Token ids the model sees for a conversation (fast mode: content tokenized as plain text). */
+  /**
+   * The token ids the model sees for a conversation (fast mode: content tokenized as plain text; reference mode:
+   * the rendered text with special tokens parsed everywhere, as the official code does).
+   *
+   * @example
+   * ```ts
+   * import { GenGuard } from "qwen3guard";
+   *
+   * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+   * const { ids } = guard.tokenize([{ role: "user", content: "Hello" }]);
+   * console.log(ids.length); // tokens of the whole rendered prompt
+   * await guard.close();
+   * ```
+   */
   tokenize(
     messages: readonly ChatMessage[],
     options: ModerateOptions = {},
@@ -90,24 +206,41 @@ export class GenGuard {
     const prompt = this.render(messages, options);
     const ids =
       (options.mode ?? "fast") === "reference"
-        ? this.tokenizer.encode(joinSegments(prompt.segments), { specials: true })
-        : this.tokenizer.encodeSegments(prompt.segments).ids;
+        ? this.#tokenizer.encode(joinSegments(prompt.segments), { specials: true })
+        : this.#tokenizer.encodeSegments(prompt.segments).ids;
     return { prompt, ids };
   }
 
-  /** Moderate a conversation: the last message's role decides prompt or response moderation. */
+  /**
+   * Moderate a conversation: the last message's role decides prompt moderation (user) or response moderation
+   * (assistant). Concurrent calls share the guard's sequences, first come first served.
+   * @throws InvalidConversationError, ContextOverflowError, GenEngineBrokenError (docs/errors.md)
+   *
+   * @example
+   * ```ts
+   * import { GenGuard } from "qwen3guard";
+   *
+   * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+   * const verdict = await guard.moderate([
+   *   { role: "user", content: "How do I kill a Python process?" },
+   *   { role: "assistant", content: "Run `kill <pid>`." },
+   * ]);
+   * console.log(verdict.direction, verdict.tier, verdict.refusal); // response ... Yes|No
+   * await guard.close();
+   * ```
+   */
   async moderate(messages: readonly ChatMessage[], options: ModerateOptions = {}): Promise<Verdict> {
     const conversation = parseChatMessages(messages);
     const started = performance.now();
     const { prompt, ids } = this.tokenize(conversation, options);
     const direction = prompt.direction;
     if ((options.mode ?? "fast") === "reference") {
-      return this.engine.withSequence(
+      return this.#engine.withSequence(
         ids,
         async (tail, lease) => {
           const prefillStart = performance.now();
           const out = await lease.generateGreedy(tail, REFERENCE_MAX_NEW_TOKENS);
-          const raw = this.tokenizer.decode(out, { skipSpecialTokens: true });
+          const raw = this.#tokenizer.decode(out, { skipSpecialTokens: true });
           const reference = parseGenOutputReference(raw, direction);
           if (reference.tier === null) {
             throw new GenOutputParseError(
@@ -123,7 +256,7 @@ export class GenGuard {
             raw,
             ...(reference.refusal ? { refusal: reference.refusal } : {}),
           };
-          return this.verdict(
+          return this.#verdict(
             output,
             undefined,
             {
@@ -139,13 +272,20 @@ export class GenGuard {
         { room: REFERENCE_MAX_NEW_TOKENS },
       );
     }
-    const vocab = this.vocabularies[direction];
-    return this.engine.withSequence(ids, async (tail, lease) => {
+    const vocab = this.#vocabularies[direction];
+    return this.#engine.withSequence(ids, async (tail, lease) => {
       const prefillStart = performance.now();
       const decoded = await decodeConstrained(lease, tail, vocab);
-      const raw = this.tokenizer.decode(decoded.outputIds, { skipSpecialTokens: true });
-      const output = parseGenOutput(raw, direction);
-      return this.verdict(
+      // The verdict is what the decoder chose; the text is kept as the model's output, not parsed back.
+      const { tier, categories, refusal } = decoded.output;
+      const output: GenOutput = {
+        direction,
+        tier,
+        categories,
+        raw: this.#tokenizer.decode(decoded.outputIds, { skipSpecialTokens: true }),
+        ...(refusal === undefined ? {} : { refusal }),
+      };
+      return this.#verdict(
         output,
         decoded.probabilities,
         {
@@ -160,7 +300,19 @@ export class GenGuard {
     });
   }
 
-  /** Prompt moderation of a single user message (optionally with earlier turns). */
+  /**
+   * Prompt moderation of a user message (optionally after earlier turns, `history`).
+   *
+   * @example
+   * ```ts
+   * import { GenGuard } from "qwen3guard";
+   *
+   * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+   * const verdict = await guard.moderatePrompt("How can I make a bomb?");
+   * if (verdict.unsafeStrict) console.log("blocked:", verdict.tier, verdict.categories);
+   * await guard.close();
+   * ```
+   */
   moderatePrompt(
     prompt: string,
     options: ModerateOptions & { history?: ChatMessage[] } = {},
@@ -168,7 +320,19 @@ export class GenGuard {
     return this.moderate([...(options.history ?? []), { role: "user", content: prompt }], options);
   }
 
-  /** Response moderation of an assistant answer to a user prompt. */
+  /**
+   * Response moderation of an assistant answer to a user prompt (optionally after earlier turns, `history`).
+   *
+   * @example
+   * ```ts
+   * import { GenGuard } from "qwen3guard";
+   *
+   * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+   * const verdict = await guard.moderateResponse("How can I make a bomb?", "I can't help with that.");
+   * console.log(verdict.tier, verdict.refusal); // the refusal is judged for responses
+   * await guard.close();
+   * ```
+   */
   moderateResponse(
     prompt: string,
     response: string,
@@ -184,7 +348,7 @@ export class GenGuard {
     );
   }
 
-  private verdict(
+  #verdict(
     output: GenOutput,
     probabilities: Verdict["probabilities"],
     tokens: NonNullable<Verdict["tokens"]>,
@@ -202,7 +366,46 @@ export class GenGuard {
     };
   }
 
+  /**
+   * Free the model and its KV cache. Call once every request has finished.
+   *
+   * @example
+   * ```ts
+   * import { GenGuard } from "qwen3guard";
+   *
+   * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+   * try {
+   *   console.log((await guard.moderatePrompt("Hi")).tier);
+   * } finally {
+   *   await guard.close();
+   * }
+   * ```
+   */
   async close(): Promise<void> {
-    await this.engine.dispose();
+    await this.#engine.dispose();
   }
+
+  /**
+   * `await using guard = await GenGuard.load(...)` closes the guard at the end of the scope.
+   *
+   * @example
+   * ```ts
+   * import { GenGuard } from "qwen3guard";
+   *
+   * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+   * await guard[Symbol.asyncDispose](); // what `await using` calls
+   * ```
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * The engine, tokenizer and model files behind a GenGuard, for tests and benchmarks. Not exported from the
+ * package entry: not part of the stable API.
+ * @internal
+ */
+export function genGuardInternals(guard: GenGuard): GenGuardInternals {
+  return internalsOf(guard);
 }

@@ -5,7 +5,22 @@
 export * from "../core/index.js";
 export { GenGuard, type GenGuardOptions, type GenMode, type ModerateOptions } from "./gen-guard.js";
 export * from "./policy/index.js";
-export { StreamGuard, type StreamGuardOptions, type StreamModeration } from "./stream-guard.js";
+export {
+  StreamGuard,
+  type StreamGuardOptions,
+  type StreamGuardStats,
+  type StreamModeration,
+  type StreamSessionDefaults,
+} from "./stream-guard.js";
+export type {
+  GuardInfo,
+  GuardModelInfo,
+  GenGuardInfo,
+  StreamGuardInfo,
+  ModelKind,
+  SyntheticWeights,
+} from "./guard-info.js";
+export type { StreamLabels } from "../engine/stream/stream-scoring.js";
 export { StreamSession } from "./stream-session.js";
 export type {
   StreamPromptVerdict,
@@ -16,6 +31,23 @@ export type {
   // The session's trigger (with token, text, category names); the core tracker's is in "qwen3guard/core".
   StreamTrigger,
 } from "./stream-types.js";
+export {
+  moderateTextStream,
+  heldTiers,
+  DEFAULT_REGENERATE_INSTRUCTION,
+  type ModerateTextStreamOptions,
+  type ModeratedSource,
+  type ModeratedSourceItem,
+  type ModeratedStreamPart,
+  type ModeratedStreamResult,
+  type AnswerDecision,
+  type RegenerateRequest,
+} from "./moderated-stream.js";
+export {
+  createQwen3GuardMiddleware,
+  type Qwen3GuardMiddlewareOptions,
+  type Qwen3GuardDecisionEvent,
+} from "./ai-sdk-middleware.js";
 export * from "./errors.js";
 export {
   ENGINE_DEFAULTS,
@@ -25,3 +57,4 @@ export {
   type KvCacheType,
   type ResolvedEngineOptions,
 } from "../engine/engine-options.js";
+export { judgeRollout, type Rollout, type RolloutVerdicts } from "./rewards.js";

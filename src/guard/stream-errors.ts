@@ -54,6 +54,28 @@ export class StreamCapacityError extends StreamGuardError {
   }
 }
 
+/**
+ * A listener the application gave a session (`onTrigger`) threw. The session does not let it escape: it is caught,
+ * wrapped in this error (`cause` holds what the listener threw) and reported to the `onListenerError` option
+ * (default: `process.emitWarning`); the other listeners are still called and the session goes on.
+ */
+export class StreamListenerError extends StreamGuardError {
+  constructor(
+    /** Which kind of listener threw. */
+    readonly listener: "onTrigger" | "onListenerError",
+    cause: unknown,
+  ) {
+    const what = cause instanceof Error ? cause.message : String(cause);
+    super(
+      "STREAM_LISTENER_FAILED",
+      listener === "onTrigger"
+        ? `a Stream session's onTrigger listener threw (${what}); the session went on: fix the listener, or pass onListenerError to handle this`
+        : `a Stream session's onListenerError handler threw (${what}) while reporting a listener's error`,
+      { cause },
+    );
+  }
+}
+
 /** The guard was closed. */
 export class StreamGuardClosedError extends StreamGuardError {
   constructor(message = "the Stream guard was closed") {

@@ -2,6 +2,7 @@
 import type { RiskTier, Strictness } from "../core/labels.js";
 import type { StreamRule } from "../core/stream-decision.js";
 import type { TierProbabilities } from "../core/verdict.js";
+import type { StreamListenerError } from "./stream-errors.js";
 
 /** Query heads at the last prompt position (`<|im_end|>` of the last user turn). */
 export interface StreamPromptVerdict {
@@ -70,6 +71,11 @@ export interface StreamSessionOptions {
   rule?: StreamRule;
   /** Which triggers stop the stream: "strict" (default; Controversial pairs too) or "loose" (Unsafe pairs only). */
   mode?: Strictness;
+  /**
+   * Receives what an `onTrigger` listener throws (wrapped in StreamListenerError, `cause` holding the thrown
+   * value); a listener's error never escapes into the process. Default: `process.emitWarning(error)`.
+   */
+  onListenerError?: (error: StreamListenerError) => void;
   /** When every session slot is taken: wait for one (default) or throw StreamCapacityError. */
   whenFull?: "wait" | "throw";
   /** Stop waiting for a slot. */

@@ -10,6 +10,7 @@ import {
   readChatTemplateFromGguf,
 } from "./chat-template.js";
 import { ensureGgufDetailed, type EnsureGgufProgress } from "./convert/gguf-cache.js";
+import { folderKind, inspectGivenGguf, requireGenModel } from "./model-kind.js";
 import type { GgufOutputType } from "./convert/qwen3-tensor-plan.js";
 import { tokenizerFromGguf } from "./gguf-tokenizer.js";
 import { syntheticWeightsOf } from "./synthetic-marker.js";
@@ -21,6 +22,11 @@ export interface GenAssetsOptions extends ResolveModelOptions {
   quantization?: GgufOutputType;
   cacheDir?: string;
   onConvertProgress?: (progress: EnsureGgufProgress) => void;
+  /**
+   * Receives warnings: a GGUF accepted on weaker evidence of being Qwen3Guard-Gen, a damaged cached GGUF being
+   * rebuilt (default: process warnings).
+   */
+  warn?: (message: string) => void;
 }
 
 export interface GenAssets {
@@ -35,9 +41,16 @@ export interface GenAssets {
   synthetic?: string;
 }
 
+/**
+ * @throws ModelKindError when the model is not Qwen3Guard-Gen (a Stream checkpoint or backbone, a plain Qwen3
+ *         model, another architecture, a GGUF whose kind cannot be told); GgufIntegrityError for a damaged GGUF.
+ */
 export async function prepareGenAssets(spec: string, options: GenAssetsOptions = {}): Promise<GenAssets> {
+  const warn = options.warn ?? ((message: string) => process.emitWarning(message, "Qwen3GuardModel"));
   const resolved = await resolveModel(spec, options);
   if (resolved.kind === "gguf") {
+    const { warning } = requireGenModel(resolved.file, inspectGivenGguf(resolved.file).kind);
+    if (warning !== undefined) warn(warning);
     return {
       resolved,
       ggufPath: resolved.file,
@@ -47,27 +60,23 @@ export async function prepareGenAssets(spec: string, options: GenAssetsOptions =
       synthetic: syntheticWeightsOf(resolved.file),
     };
   }
-  if (resolved.flavor === "stream") {
-    throw new Error(
-      `${resolved.dir} is a Qwen3Guard-Stream checkpoint (Qwen3ForGuardModel): use it with "qwen3guard stream", ` +
-        `or pass a Qwen3Guard-Gen model to moderate`,
-    );
-  }
-  if (!fs.existsSync(path.join(resolved.dir, "tokenizer.json"))) {
-    throw new Error(
-      `${resolved.dir} has no tokenizer.json: copy the model's tokenizer files into the folder`,
-    );
-  }
   let chatTemplate: GenAssets["chatTemplate"];
   try {
     chatTemplate = await readChatTemplateFromFolder(resolved.dir);
   } catch (error) {
     if (!(error instanceof ChatTemplateNotFoundError)) throw error;
   }
+  requireGenModel(resolved.dir, folderKind(resolved.architectures, chatTemplate?.template));
+  if (!fs.existsSync(path.join(resolved.dir, "tokenizer.json"))) {
+    throw new Error(
+      `${resolved.dir} has no tokenizer.json: copy the model's tokenizer files into the folder`,
+    );
+  }
   const converted = await ensureGgufDetailed(resolved.dir, {
     type: options.quantization ?? "q8_0",
     cacheDir: options.cacheDir,
     onProgress: options.onConvertProgress,
+    warn,
   });
   return {
     resolved,

@@ -17,7 +17,7 @@ import { findCachedSnapshot } from "./hub/hub-cache.js";
 import { resolveHubSettings, type HubConnectionOptions } from "./hub/hub-settings.js";
 import { pullModel, type PullOptions } from "./hub/pull-model.js";
 import { looksLikeRepoName, parseRepoName } from "./hub/repo-name.js";
-import { SUPPLY_BY_PATH_HINT } from "./hub/errors.js";
+import { supplyByPathHint } from "./hub/errors.js";
 
 /** gen: Qwen3Guard-Gen (Qwen3ForCausalLM); stream: Qwen3Guard-Stream (Qwen3ForGuardModel). */
 export type ModelFlavor = "gen" | "stream" | "unknown";
@@ -112,7 +112,7 @@ export async function resolveModel(spec: string, opts: ResolveModelOptions = {})
     throw new ModelSpecError(
       "not-cached",
       `${name} is not in the model cache (${path.join(settings.cacheDir, "hub")}). ` +
-        `Run \`qwen3guard pull ${name}\` first, or ${SUPPLY_BY_PATH_HINT}`,
+        `Run \`qwen3guard pull ${name}\` first, or ${supplyByPathHint(ref.repo)}`,
     );
   }
   const pulled = await pullModel(trimmed, opts);
@@ -244,7 +244,7 @@ function statOrNull(p: string): fs.Stats | null {
 
 function usage(): string {
   return (
-    "pass a Hugging Face model folder (--model /path/to/Qwen3Guard-Gen-0.6B), a GGUF file (--model file.gguf), " +
-    "or a hub name (--model Qwen/Qwen3Guard-Gen-0.6B, fetched with `qwen3guard pull`)"
+    "pass a Hugging Face model folder (--model /path/to/model-folder), a GGUF file (--model file.gguf), " +
+    "or a hub name (--model Qwen/Qwen3Guard-Gen-0.6B or Qwen/Qwen3Guard-Stream-0.6B, fetched with `qwen3guard pull`)"
   );
 }

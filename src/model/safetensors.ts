@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Qwen3GuardError } from "../core/errors.js";
+import { temporaryPathFor, testPauseAfterFirstTensor, trackTemporaryFile } from "./temp-files.js";
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16";
 
@@ -236,6 +237,9 @@ export interface TensorToWrite {
 /**
  * Write a safetensors file, tensor by tensor, to `filePath` atomically (temp file + rename).
  * Tensors are written in the order given; data offsets are 8-byte aligned as the reference writer does.
+ * The temporary file (`.<name>.<pid>-<hex>.partial`, src/model/temp-files.ts) is removed on any error, and by the
+ * process-wide registry if the process is interrupted or exits first. This synchronous form cannot react to a
+ * signal before it returns; {@link writeSafetensorsAsync} yields between tensors.
  */
 export function writeSafetensors(
   filePath: string,
@@ -243,6 +247,42 @@ export function writeSafetensors(
   metadata: Record<string, string> = { format: "pt" },
   onTensor?: (index: number, total: number, name: string) => void,
 ): void {
+  const steps = safetensorsSteps(filePath, tensors, metadata, onTensor);
+  try {
+    while (!steps.next().done);
+  } finally {
+    steps.return();
+  }
+}
+
+/**
+ * {@link writeSafetensors}, yielding to the event loop after each tensor so that an interrupted process (SIGINT,
+ * SIGTERM) removes the temporary file and exits instead of finishing the write first.
+ */
+export async function writeSafetensorsAsync(
+  filePath: string,
+  tensors: readonly TensorToWrite[],
+  metadata: Record<string, string> = { format: "pt" },
+  onTensor?: (index: number, total: number, name: string) => void,
+): Promise<void> {
+  const steps = safetensorsSteps(filePath, tensors, metadata, onTensor);
+  try {
+    for (let step = steps.next(); !step.done; step = steps.next()) {
+      if (step.value.index === 1) await testPauseAfterFirstTensor(step.value.tmp);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    steps.return();
+  }
+}
+
+/** The writer, one step per tensor; the temporary file is removed unless the last step renamed it. */
+function* safetensorsSteps(
+  filePath: string,
+  tensors: readonly TensorToWrite[],
+  metadata: Record<string, string>,
+  onTensor: ((index: number, total: number, name: string) => void) | undefined,
+): Generator<{ tmp: string; index: number }, void, void> {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const t of tensors) {
@@ -253,15 +293,23 @@ export function writeSafetensors(
   let headerJson = JSON.stringify(header);
   headerJson += " ".repeat((8 - ((8 + Buffer.byteLength(headerJson)) % 8)) % 8);
   const headerBytes = Buffer.from(headerJson, "utf8");
-  const tmp = `${filePath}.partial-${process.pid}`;
   fs.mkdirSync(path.dirname(filePath), { recursive: true });
-  const fd = fs.openSync(tmp, "w");
+  const tmp = temporaryPathFor(filePath);
+  const tracked = trackTemporaryFile(tmp);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, "wx");
+  } catch (error) {
+    tracked.release();
+    throw error;
+  }
+  let renamed = false;
   try {
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(headerBytes.length));
     fs.writeSync(fd, len);
     fs.writeSync(fd, headerBytes);
-    tensors.forEach((t, i) => {
+    for (const [i, t] of tensors.entries()) {
       const values = t.values();
       if (values.length !== elementCount(t.shape)) {
         throw new SafetensorsError(
@@ -270,16 +318,23 @@ export function writeSafetensors(
       }
       fs.writeSync(fd, encodeFromFloat32(values, t.dtype));
       onTensor?.(i + 1, tensors.length, t.name);
-    });
-    fs.closeSync(fd);
-    fs.renameSync(tmp, filePath);
-  } catch (error) {
-    try {
-      fs.closeSync(fd);
-    } catch {
-      /* already closed */
+      yield { tmp, index: i + 1 };
     }
-    fs.rmSync(tmp, { force: true });
-    throw error;
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, filePath);
+    renamed = true;
+  } finally {
+    if (!renamed) {
+      if (fd !== undefined) {
+        try {
+          fs.closeSync(fd);
+        } catch {
+          /* already closed */
+        }
+      }
+      fs.rmSync(tmp, { force: true });
+    }
+    tracked.release();
   }
 }

@@ -17,7 +17,15 @@ import { listWeightFiles } from "./convert/hf-checkpoint.js";
 import type { GgufOutputType } from "./convert/qwen3-tensor-plan.js";
 import { syntheticMarkerOf, syntheticWeightsOf } from "./synthetic-marker.js";
 import { tokenizerFromGguf } from "./gguf-tokenizer.js";
-import { GUARD_ARCHITECTURE, loadHfConfig, type Qwen3Config } from "./hf-config.js";
+import { CAUSAL_LM_ARCHITECTURE, GUARD_ARCHITECTURE, loadHfConfig, type Qwen3Config } from "./hf-config.js";
+import { readChatTemplateFromFolder } from "./chat-template.js";
+import {
+  ModelKindError,
+  folderKind,
+  ggufKind,
+  inspectGivenGguf,
+  requireStreamBackbone,
+} from "./model-kind.js";
 import { resolveModel, type ResolvedModel, type ResolveModelOptions } from "./resolve-model.js";
 import { SafetensorsFile } from "./safetensors.js";
 import { STREAM_HEAD_TENSORS } from "./synth/tensor-layout.js";
@@ -67,6 +75,11 @@ export interface StreamAssetsOptions extends ResolveModelOptions {
   /** With a GGUF `model`: the Stream model folder, or a .safetensors file with config.json beside it. */
   heads?: string;
   onConvertProgress?: (progress: EnsureGgufProgress) => void;
+  /**
+   * Receives warnings: a backbone GGUF that does not say it is a Stream backbone, a damaged cached GGUF being
+   * rebuilt (default: process warnings).
+   */
+  warn?: (message: string) => void;
 }
 
 export interface StreamAssets {
@@ -113,8 +126,12 @@ function safetensorsFilesOf(source: string): string[] {
 export function loadStreamHeadWeights(source: string, config: Qwen3Config): StreamHeadWeights {
   const g = config.guard;
   if (!g) {
-    throw new StreamAssetsError(
-      `config.json says ${config.architecture}, not ${GUARD_ARCHITECTURE}: this is not a Qwen3Guard-Stream model`,
+    throw new ModelKindError(
+      source,
+      config.architecture === CAUSAL_LM_ARCHITECTURE ? "gen" : "other",
+      "stream",
+      `${source}: config.json says ${config.architecture}, not ${GUARD_ARCHITECTURE}: this is not a Qwen3Guard-Stream model and has no Stream heads; ` +
+        `pass the Qwen3Guard-Stream folder (or its .safetensors with config.json beside it)`,
     );
   }
   if (!fs.existsSync(source)) throw new StreamAssetsError(`heads not found: ${source}`);
@@ -171,6 +188,16 @@ export function loadStreamHeadWeights(source: string, config: Qwen3Config): Stre
 
 /** config.json for a `--heads` path: the folder's own, or the one beside a .safetensors file. */
 function headsConfig(heads: string): Qwen3Config {
+  if (fs.statSync(heads).isFile() && startsWithGgufMagic(heads)) {
+    const evidence = ggufKind(heads);
+    throw new ModelKindError(
+      heads,
+      evidence.kind,
+      "stream",
+      `--heads ${heads} is ${evidence.description}: no GGUF carries the Qwen3Guard-Stream heads (llama.cpp refuses extra tensors); ` +
+        `pass the Qwen3Guard-Stream folder, or its .safetensors with config.json beside it`,
+    );
+  }
   const dir = fs.statSync(heads).isDirectory() ? heads : path.dirname(heads);
   const file = path.join(dir, "config.json");
   if (!fs.existsSync(file)) {
@@ -181,13 +208,33 @@ function headsConfig(heads: string): Qwen3Config {
   return loadHfConfig(file);
 }
 
-/** Resolve `spec` and prepare the backbone GGUF, the heads, the label maps and the tokenizer. */
+function startsWithGgufMagic(file: string): boolean {
+  const head = Buffer.alloc(4);
+  const fd = fs.openSync(file, "r");
+  try {
+    return fs.readSync(fd, head, 0, 4, 0) === 4 && head.toString("latin1") === "GGUF";
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Resolve `spec` and prepare the backbone GGUF, the heads, the label maps and the tokenizer.
+ * @throws ModelKindError when the model (or `heads`) is not Qwen3Guard-Stream; GgufIntegrityError for a
+ *         damaged GGUF; StreamAssetsError for anything else wrong with the files.
+ */
 export async function prepareStreamAssets(
   spec: string,
   options: StreamAssetsOptions = {},
 ): Promise<StreamAssets> {
+  const warn = options.warn ?? ((message: string) => process.emitWarning(message, "Qwen3GuardModel"));
   const resolved = await resolveModel(spec, options);
   if (resolved.kind === "gguf") {
+    const { warning } = requireStreamBackbone(
+      resolved.file,
+      inspectGivenGguf(resolved.file).kind,
+      options.heads,
+    );
     if (options.heads === undefined) {
       throw new StreamAssetsError(
         `${resolved.file} is a GGUF file, which cannot carry the Qwen3Guard-Stream heads (llama.cpp refuses extra tensors): ` +
@@ -198,6 +245,7 @@ export async function prepareStreamAssets(
       throw new StreamAssetsError(`--heads: no such file or folder: ${options.heads}`);
     const config = headsConfig(options.heads);
     const heads = loadStreamHeadWeights(options.heads, config);
+    if (warning !== undefined) warn(warning);
     return {
       resolved,
       ggufPath: resolved.file,
@@ -209,10 +257,13 @@ export async function prepareStreamAssets(
     };
   }
   if (resolved.flavor !== "stream") {
-    throw new StreamAssetsError(
-      `${resolved.dir} is not a Qwen3Guard-Stream checkpoint (config.json architectures: ${resolved.architectures.join(", ")}; ` +
-        `expected ${GUARD_ARCHITECTURE}): use a Gen model with "qwen3guard moderate"`,
-    );
+    let template: string | undefined;
+    try {
+      template = (await readChatTemplateFromFolder(resolved.dir)).template;
+    } catch {
+      /* no template (or an unreadable one): the architecture alone decides */
+    }
+    requireStreamBackbone(resolved.dir, folderKind(resolved.architectures, template), undefined);
   }
   const config = loadHfConfig(resolved.dir);
   const tokenizerPath = path.join(resolved.dir, "tokenizer.json");
@@ -226,6 +277,7 @@ export async function prepareStreamAssets(
     type: options.quantization ?? "q8_0",
     ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
     ...(options.onConvertProgress ? { onProgress: options.onConvertProgress } : {}),
+    warn,
   });
   return {
     resolved,

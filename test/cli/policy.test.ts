@@ -52,10 +52,10 @@ test("policy check reports every problem with file and path, exit status 1", asy
   assert.equal(r.out, "");
   const lines = r.err.trim().split("\n");
   assert.equal(lines.length, 2);
-  assert.match(lines[0]!, /^qwen3guard policy: .*bad\.yaml: mode: expected strict or loose$/);
+  assert.match(lines[0]!, /^qwen3guard: error: .*bad\.yaml: mode: expected strict or loose$/);
   assert.match(
     lines[1]!,
-    /bad\.yaml: response\.categories\.Jailbreak: "Jailbreak" is a prompt-only category/,
+    /^qwen3guard: error: .*bad\.yaml: response\.categories\.Jailbreak: "Jailbreak" is a prompt-only category/,
   );
 });
 

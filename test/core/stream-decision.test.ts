@@ -74,8 +74,8 @@ test("early stop: strict fires at the first Controversial pair, loose waits for 
   const strictFires: number[] = [];
   const looseFires: number[] = [];
   seq.forEach((l, i) => {
-    if (strict.push(l, "Violent").fired) strictFires.push(i);
-    if (loose.push(l, "PII").fired) looseFires.push(i);
+    if (strict.push(l, { category: "Violent" }).fired) strictFires.push(i);
+    if (loose.push(l, { category: "PII" }).fired) looseFires.push(i);
   });
   assert.deepEqual(strictFires, [2], "fires once, at the first Controversial pair");
   assert.deepEqual(looseFires, [5]);
@@ -90,11 +90,45 @@ test("early stop: strict fires at the first Controversial pair, loose waits for 
 
 test("the tracker carries the triggering token's probabilities", () => {
   const t = new StreamTracker();
-  t.push("Unsafe", "Violent", { Safe: 0.1, Unsafe: 0.8, Controversial: 0.1 });
-  const r = t.push("Unsafe", "Violent", { Safe: 0.05, Unsafe: 0.9, Controversial: 0.05 });
+  t.push("Unsafe", { category: "Violent", probabilities: { Safe: 0.1, Unsafe: 0.8, Controversial: 0.1 } });
+  const r = t.push("Unsafe", {
+    category: "Violent",
+    probabilities: { Safe: 0.05, Unsafe: 0.9, Controversial: 0.05 },
+  });
   assert.equal(r.index, 1);
   assert.equal(r.fired?.probabilities?.Unsafe, 0.9);
   assert.equal(t.length, 2);
+});
+
+test("the tracker carries any detail type unchanged: category names from a label map, known probabilities", () => {
+  // What the Stream engine gives it: names from config.json (any strings), probabilities always present.
+  interface Detail {
+    category: string;
+    probabilities: { Safe: number; Unsafe: number; Controversial: number };
+    categoryProbabilities: Record<string, number>;
+  }
+  const detail = (category: string, unsafe: number): Detail => ({
+    category,
+    probabilities: { Safe: 1 - unsafe, Unsafe: unsafe, Controversial: 0 },
+    categoryProbabilities: { [category]: 1 },
+  });
+  const t = new StreamTracker<Detail>({ rule: "report" });
+  t.push("Safe", detail("Harmless", 0));
+  t.push("Controversial", detail("Grey Zone", 0.2));
+  const r = t.push("Unsafe", detail("Made-up Category", 0.7));
+  assert.ok(r.fired);
+  const fired = r.fired;
+  // typed: category and probabilities are known, no optional chaining needed
+  const unsafe: number = fired.probabilities.Unsafe;
+  const name: string = fired.category;
+  assert.equal(unsafe, 0.7);
+  assert.equal(name, "Made-up Category");
+  assert.deepEqual(fired.categoryProbabilities, { "Made-up Category": 1 });
+  assert.equal(fired.tier, "Unsafe", "the pair's tier (report rule), not the token's");
+  assert.equal(fired.index, 2);
+  const final = t.final();
+  assert.ok(final.tier !== "Safe");
+  assert.equal(final.probabilities.Unsafe, 0.7);
 });
 
 /** The rule written from the spec's words on a string of letters, independent of the implementation. */
@@ -126,7 +160,7 @@ test("property: tracker.final() equals the whole-sequence verdict, which equals 
         let fired: unknown;
         let prefixOk = true;
         ls.forEach((l, i) => {
-          const r = tracker.push(l, cats[i]);
+          const r = tracker.push(l, { category: cats[i] });
           if (r.fired) fired ??= r.fired;
           // final() is the whole-sequence verdict of the prefix at every step.
           if (

@@ -9,7 +9,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { categoriesFor, RISK_TIERS, type Category, type Direction } from "../../src/core/labels.js";
 import { decodeConstrained } from "../../src/engine/gen/constrained-decoder.js";
-import type { GenOutputVocabulary } from "../../src/engine/gen/output-vocabulary.js";
+import {
+  buildGenOutputVocabulary,
+  type GenOutputVocabulary,
+} from "../../src/engine/gen/output-vocabulary.js";
+import { formatGenOutput, parseGenOutput } from "../../src/core/parse/gen-output.js";
+import { loadBundledQwen3Tokenizer } from "../../src/model/tokenizer/bundled.js";
 import type { SpeculativeScorer, TokenScorer } from "../../src/engine/gen/token-scorer.js";
 
 const VOCAB_SIZE = 100;
@@ -185,4 +190,64 @@ for (const direction of ["prompt", "response"] as const) {
       });
     }
   }
+}
+
+/**
+ * A fake model over the real Qwen3 vocabulary: each candidate's score is a seeded hash of the sequence so far and
+ * the candidate, so every choice the format leaves open (tier, categories, how many, refusal) varies with the seed.
+ */
+class HashScorer implements SpeculativeScorer {
+  tokens: number[] = [];
+  constructor(private readonly seed: number) {}
+  private score(history: readonly number[], candidates: readonly number[]): Map<number, number> {
+    let h = (2166136261 ^ this.seed) >>> 0;
+    for (const t of history) h = Math.imul(h ^ t, 16777619) >>> 0;
+    return new Map(candidates.map((c) => [c, 1 + (Math.imul(h ^ c, 2654435761) >>> 0) / 2 ** 32]));
+  }
+  async appendAndScore(tokens: readonly number[], candidates: readonly number[]) {
+    this.tokens.push(...tokens);
+    return this.score(this.tokens, candidates);
+  }
+  async appendAndScoreAt(
+    tokens: readonly number[],
+    queries: readonly { index: number; candidates: readonly number[] }[],
+  ) {
+    const start = this.tokens.length;
+    this.tokens.push(...tokens);
+    return queries.map((q) => this.score(this.tokens.slice(0, start + q.index + 1), q.candidates));
+  }
+  async rollback(count: number) {
+    this.tokens.length -= count;
+  }
+}
+
+test("the decoder's structured result equals the parse of its own output text (real Qwen3 vocabulary, 1,200 cases)", async () => {
+  const tokenizer = loadBundledQwen3Tokenizer();
+  const seen = new Set<string>();
+  for (const direction of ["prompt", "response"] as const) {
+    const vocab = buildGenOutputVocabulary(tokenizer, direction);
+    for (const speculative of [true, false]) {
+      for (let seed = 0; seed < 300; seed++) {
+        const scorer = new HashScorer(seed * 7919 + (speculative ? 1 : 0));
+        const result = await decodeConstrained(speculative ? scorer : plainHash(scorer), [1, 2, 3], vocab);
+        const raw = tokenizer.decode(result.outputIds, { skipSpecialTokens: true });
+        const { raw: _raw, ...parsed } = parseGenOutput(raw, direction);
+        assert.deepEqual(result.output, parsed, `${direction} seed ${seed}: ${JSON.stringify(raw)}`);
+        assert.equal(formatGenOutput(result.output), raw, "the text is the format of the structured result");
+        seen.add(`${result.output.tier}/${result.output.categories.length}/${result.output.refusal ?? "-"}`);
+      }
+    }
+  }
+  // the cases cover every tier, several category counts and both refusals
+  for (const tier of ["Safe", "Unsafe", "Controversial"])
+    assert.ok([...seen].some((k) => k.startsWith(tier)));
+  assert.ok(
+    [...seen].some((k) => Number(k.split("/")[1]) >= 3),
+    [...seen].join(" "),
+  );
+  assert.ok([...seen].some((k) => k.endsWith("/Yes")) && [...seen].some((k) => k.endsWith("/No")));
+});
+
+function plainHash(scorer: HashScorer): TokenScorer {
+  return { appendAndScore: (t, c) => scorer.appendAndScore(t, c) };
 }

@@ -149,7 +149,7 @@ for (const name of ["random", "crafted"]) {
     for (const messages of conversations) {
       const { speculative, plain: reference } = await decodeBoth(name, messages);
       assert.deepEqual(speculative.outputIds, reference.outputIds, JSON.stringify(messages));
-      assert.equal(speculative.tier, reference.tier);
+      assert.equal(speculative.output.tier, reference.output.tier);
       for (const tier of ["Safe", "Unsafe", "Controversial"] as const) {
         assert.ok(Math.abs(speculative.probabilities[tier] - reference.probabilities[tier]) < 1e-6);
       }
@@ -162,7 +162,7 @@ for (const name of ["random", "crafted"]) {
           );
         }
       }
-      if (speculative.tier === "Safe") accepted++;
+      if (speculative.output.tier === "Safe") accepted++;
     }
     t.diagnostic(`${accepted}/${conversations.length} verdicts took the speculated Safe continuation`);
   });
@@ -171,8 +171,8 @@ for (const name of ["random", "crafted"]) {
 test("crafted model: a Safe/None verdict needs no evaluation after the prompt's, prompt or response", async () => {
   for (const messages of [conversations[1]!, conversations[3]!]) {
     const { speculative, plain: reference } = await decodeBoth("crafted", messages);
-    assert.equal(speculative.tier, "Safe");
-    assert.deepEqual(speculative.categories, []);
+    assert.equal(speculative.output.tier, "Safe");
+    assert.deepEqual(speculative.output.categories, []);
     assert.equal(speculative.extraEvaluations, 0);
     assert.ok(reference.extraEvaluations >= 1, "without speculation the category needs its own evaluation");
   }
@@ -182,9 +182,9 @@ test("random model forced to Safe: a speculated continuation the model does not 
   let checked = 0;
   for (const messages of conversations) {
     const { speculative, plain: reference } = await decodeBoth("random", messages, { forceSafe: true });
-    assert.equal(speculative.tier, "Safe");
+    assert.equal(speculative.output.tier, "Safe");
     assert.deepEqual(speculative.outputIds, reference.outputIds);
-    if (speculative.categories.length === 0) continue;
+    if (speculative.output.categories.length === 0) continue;
     checked++;
     assert.ok(speculative.extraEvaluations > 0);
     for (const [id, p] of reference.after) {

@@ -14,6 +14,7 @@ import type { LlamaModel, Token } from "node-llama-cpp";
 import { joinSegments } from "../../src/core/segments.js";
 import { getLlamaRuntime } from "../../src/engine/llama-runtime.js";
 import { GenGuard } from "../../src/guard/gen-guard.js";
+import { genGuardInternals } from "../../src/guard/internals.js";
 import { convertHfToGguf } from "../../src/model/convert/convert-hf-to-gguf.js";
 import { synthesizeModel } from "../../src/model/synth/index.js";
 import {
@@ -57,8 +58,9 @@ function summary(label: string, failures: string[], total: number): string {
 }
 
 test("the guard's tokenizer comes from the GGUF vocabulary", () => {
-  assert.equal(guard.assets.gguf, "given");
-  assert.equal(guard.tokenizer.addedTokenId("<|im_end|>"), 151645);
+  assert.equal(genGuardInternals(guard).assets.gguf, "given");
+  assert.equal(guard.info.model.gguf, guard.info.model.path, "the GGUF given is the one run");
+  assert.equal(genGuardInternals(guard).tokenizer.addedTokenId("<|im_end|>"), 151645);
 });
 
 test("engine-fed ids of all 2,080 RTP-LX prompts in the Gen template equal Hugging Face's tokenizers.js", () => {
@@ -76,7 +78,7 @@ test("llama.cpp's tokenizer on the same GGUF agrees on all 2,080 prompts (NFC-no
   const plain: string[] = [];
   const rendered: string[] = [];
   prompts.forEach((text, i) => {
-    const ours = guard.tokenizer.encode(text, { specials: false });
+    const ours = genGuardInternals(guard).tokenizer.encode(text, { specials: false });
     const theirs = model.tokenize(text.normalize("NFC"), false).map(Number);
     if (!same(ours, theirs)) plain.push(`#${i} ${firstDiff(theirs, ours).replace("ours", "llama.cpp")}`);
     // The whole rendered prompt, special tokens parsed (RTP-LX content holds no special-token text).
@@ -88,7 +90,10 @@ test("llama.cpp's tokenizer on the same GGUF agrees on all 2,080 prompts (NFC-no
   const notNfc = prompts.filter((text) => text !== text.normalize("NFC"));
   const rawDiffer = notNfc.filter(
     (text) =>
-      !same(guard.tokenizer.encode(text, { specials: false }), model.tokenize(text, false).map(Number)),
+      !same(
+        genGuardInternals(guard).tokenizer.encode(text, { specials: false }),
+        model.tokenize(text, false).map(Number),
+      ),
   ).length;
   t.diagnostic(
     `llama.cpp vs ours: plain ${plain.length}/2080, rendered ${rendered.length}/2080 mismatches; ` +
@@ -101,7 +106,7 @@ test("llama.cpp's tokenizer on the same GGUF agrees on all 2,080 prompts (NFC-no
 test("llama.cpp detokenizes our ids of every prompt back to the NFC text", () => {
   const failures: number[] = [];
   prompts.forEach((text, i) => {
-    const ids = guard.tokenizer.encode(text, { specials: false });
+    const ids = genGuardInternals(guard).tokenizer.encode(text, { specials: false });
     if (model.detokenize(ids as Token[]) !== text.normalize("NFC")) failures.push(i);
   });
   assert.equal(

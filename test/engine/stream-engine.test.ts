@@ -25,6 +25,7 @@ import {
   StreamAssetsError,
 } from "../../src/model/stream-assets.js";
 import { convertHfToGguf } from "../../src/model/convert/convert-hf-to-gguf.js";
+import { ModelKindError } from "../../src/model/model-kind.js";
 import { SafetensorsFile, writeSafetensors } from "../../src/model/safetensors.js";
 import { SeededRandom } from "../../src/model/synth/prng.js";
 import { tempDir } from "../guard/stream-fixture.js";
@@ -130,7 +131,7 @@ test("assets: a GGUF needs heads; a Gen folder is refused; GGUF + heads folder w
   synthesizeModel({ kind: "gen", shape: "tiny", outDir: genDir, dtype: "bf16", seed: 1 });
   await assert.rejects(
     prepareStreamAssets(genDir),
-    (e) => e instanceof StreamAssetsError && /not a Qwen3Guard-Stream/.test(e.message),
+    (e) => e instanceof ModelKindError && /not a Qwen3Guard-Stream/.test(e.message),
   );
 });
 

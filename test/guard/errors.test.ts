@@ -11,11 +11,15 @@ import { repoRoot } from "../helpers/repo-data.js";
 
 const CODE = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/;
 
-function exportedErrorClasses(): [string, new (...args: never[]) => Error][] {
-  return Object.entries(entry as Record<string, unknown>).filter(
-    (e): e is [string, new (...args: never[]) => Error] =>
-      typeof e[1] === "function" && (e[1] as { prototype: unknown }).prototype instanceof Error,
-  );
+type ErrorClass = new (...args: never[]) => Error;
+
+function isErrorClass(value: unknown): value is ErrorClass {
+  return typeof value === "function" && value.prototype instanceof Error;
+}
+
+function exportedErrorClasses(): [string, ErrorClass][] {
+  const entries: [string, unknown][] = Object.entries(entry);
+  return entries.filter((e): e is [string, ErrorClass] => isErrorClass(e[1]));
 }
 
 function sourceFiles(dir: string): string[] {
@@ -30,9 +34,9 @@ function sourceFiles(dir: string): string[] {
     );
 }
 
-// The library's table: everything before the HTTP server's own section.
+// The library's and the CLI's tables: everything before the HTTP server's own section (tested with the server).
 const docs = fs.readFileSync(path.join(repoRoot, "docs", "errors.md"), "utf8").split(/^## HTTP server/m)[0]!;
-const documentedCodes = new Set([...docs.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]!));
+const documentedCodes = new Set([...docs.matchAll(/^\| `([A-Z0-9_]+)`\s*\|/gm)].map((m) => m[1]!));
 
 test("every error class the package exports is a Qwen3GuardError and is documented", () => {
   const classes = exportedErrorClasses();
@@ -50,7 +54,7 @@ test("every error class the package exports is a Qwen3GuardError and is document
 test("the codes the sources give errors are exactly the codes docs/errors.md lists", () => {
   const names = exportedErrorClasses().map(([n]) => n);
   const inSources = new Set<string>();
-  const layers = ["core", "model", "engine", "guard"].map((l) => path.join(repoRoot, "src", l));
+  const layers = ["core", "model", "engine", "guard", "cli"].map((l) => path.join(repoRoot, "src", l));
   for (const file of layers.flatMap(sourceFiles)) {
     const text = fs.readFileSync(file, "utf8");
     // files that define error classes: every SCREAMING_SNAKE literal there is a code

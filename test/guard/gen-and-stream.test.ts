@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { GenGuard } from "../../src/guard/gen-guard.js";
 import type { StreamGuard } from "../../src/guard/stream-guard.js";
+import { streamGuardInternals } from "../../src/guard/internals.js";
 import {
   synthesizeModel,
   writeCraftedGenModel,
@@ -54,8 +55,8 @@ after(async () => {
 
 test("both guards load on the binding, with no fallback warning", () => {
   assert.deepEqual(warnings, []);
-  assert.equal(gen.engine.kind, "llama-ffi");
-  assert.equal(stream.engineKind, "llama-ffi");
+  assert.equal(gen.info.engine, "llama-ffi");
+  assert.equal(stream.info.engine, "llama-ffi");
 });
 
 test("Gen verdicts follow the crafted model's trigger word while Stream is loaded", async () => {
@@ -70,7 +71,7 @@ test("Stream verdicts equal the float32 reference while Gen is loaded", async ()
   const messages = [{ role: "user" as const, content: "Tell me about bread." }];
   const answer = "Bread is made of flour, water, salt and yeast.";
   const result = await stream.moderate([...messages, { role: "assistant", content: answer }]);
-  const tokenizer = stream.assets.tokenizer;
+  const tokenizer = streamGuardInternals(stream).tokenizer;
   const header = tokenizer.encode("\n<|im_start|>assistant\n<think>\n\n</think>\n\n", { specials: true });
   const promptIds = stream.promptIds(messages);
   const ids = [...promptIds, ...header, ...result.tokens.map((t) => t.token)];

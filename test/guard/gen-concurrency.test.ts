@@ -12,6 +12,7 @@ import type { ChatMessage } from "../../src/core/messages.js";
 import type { Verdict } from "../../src/core/verdict.js";
 import { ContextOverflowError } from "../../src/engine/gen/gen-engine.js";
 import { GenGuard, type GenMode } from "../../src/guard/gen-guard.js";
+import { genGuardInternals } from "../../src/guard/internals.js";
 import { writeCraftedGenModel, type CraftedGenTrigger } from "../../src/model/synth/index.js";
 
 const CONTEXT = 1024;
@@ -38,7 +39,7 @@ before(async () => {
       sequences: 2,
       engine,
     });
-    assert.equal(guard.engine.kind, engine);
+    assert.equal(guard.info.engine, engine);
     guards.set(engine, guard);
   }
 });
@@ -101,8 +102,9 @@ for (const engine of ENGINES) {
     });
 
     const inFlight = { now: 0, max: 0 };
-    const original = guard.engine.withSequence.bind(guard.engine);
-    guard.engine.withSequence = (ids, work, options) =>
+    const internal = genGuardInternals(guard).engine;
+    const original = internal.withSequence.bind(internal);
+    internal.withSequence = (ids, work, options) =>
       original(
         ids,
         async (tail, lease) => {
@@ -128,7 +130,7 @@ for (const engine of ENGINES) {
         assert.deepEqual(summary(v), summary(sequential[i]!), `second wave, case #${i}`);
       });
     } finally {
-      guard.engine.withSequence = original;
+      internal.withSequence = original;
     }
     t.diagnostic(`${all.length * 2} concurrent requests, at most ${inFlight.max} on sequences at once`);
     assert.equal(inFlight.max, 2, "both sequences were used at once, never more");
@@ -148,7 +150,7 @@ test("a conversation longer than the context is refused with ContextOverflowErro
     await assert.rejects(guard.moderatePrompt(long, { mode }), (error: unknown) => {
       assert.ok(error instanceof ContextOverflowError, String(error));
       assert.match(error.message, new RegExp(`renders to ${tokens} tokens`));
-      assert.match(error.message, new RegExp(`${guard.engine.contextSize}-token context`));
+      assert.match(error.message, new RegExp(`${guard.info.contextSize}-token context`));
       assert.match(error.message, /context size/);
       return true;
     });

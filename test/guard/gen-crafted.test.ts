@@ -11,6 +11,8 @@ import path from "node:path";
 import type { ChatMessage } from "../../src/core/messages.js";
 import { ReferenceQwen3, argmax } from "../../src/engine/reference/index.js";
 import { GenGuard } from "../../src/guard/gen-guard.js";
+import { genGuardInternals } from "../../src/guard/internals.js";
+import { parseGenOutput } from "../../src/core/parse/gen-output.js";
 import {
   craftedGenCheckpoint,
   writeCraftedGenModel,
@@ -65,8 +67,8 @@ function referenceGreedy(ids: readonly number[], maxTokens = 16): number[] {
 test("the reference forward alone: greedy decoding emits the expected verdicts", () => {
   const benign = guard.tokenize([{ role: "user", content: benignText }]).ids;
   const triggered = guard.tokenize([{ role: "user", content: triggerText() }]).ids;
-  assert.equal(guard.tokenizer.decode(referenceGreedy(benign)), trigger.benign.raw);
-  assert.equal(guard.tokenizer.decode(referenceGreedy(triggered)), trigger.triggered.raw);
+  assert.equal(genGuardInternals(guard).tokenizer.decode(referenceGreedy(benign)), trigger.benign.raw);
+  assert.equal(genGuardInternals(guard).tokenizer.decode(referenceGreedy(triggered)), trigger.triggered.raw);
 });
 
 test("benign prompt: fast and reference mode both say Safe / None", async () => {
@@ -120,6 +122,36 @@ test("multi-turn: the trigger in an earlier turn makes the last prompt Unsafe; w
   }
 });
 
+test("fast verdicts are the decoder's choices; parsing their raw text gives the same fields", async () => {
+  const cases: ChatMessage[][] = [
+    [{ role: "user", content: benignText }],
+    [{ role: "user", content: triggerText() }],
+    [
+      { role: "user", content: triggerText() },
+      { role: "assistant", content: "I can't help with that." },
+    ],
+    [
+      { role: "user", content: benignText },
+      { role: "assistant", content: "Mix flour, water, salt and yeast; bake at 220 °C." },
+    ],
+  ];
+  for (const messages of cases) {
+    const v = await guard.moderate(messages);
+    const parsed = parseGenOutput(v.raw, v.direction);
+    assert.deepEqual(
+      { direction: v.direction, tier: v.tier, categories: v.categories, refusal: v.refusal },
+      {
+        direction: parsed.direction,
+        tier: parsed.tier,
+        categories: parsed.categories,
+        refusal: parsed.refusal,
+      },
+      v.raw,
+    );
+    assert.equal(v.direction === "response", v.refusal !== undefined, "a refusal exactly for responses");
+  }
+});
+
 test("control: the same sentence with another word in place of the trigger is Safe", async () => {
   const ids = guard.tokenize([{ role: "user", content: triggerText() }]).ids;
   assert.ok(ids.includes(trigger.tokenId), "the trigger sentence holds the trigger token");
@@ -131,7 +163,7 @@ test("control: the same sentence with another word in place of the trigger is Sa
 test("the reference forward and llama.cpp choose the same token at every generated step", async () => {
   for (const text of [benignText, triggerText()]) {
     const ids = guard.tokenize([{ role: "user", content: text }]).ids;
-    const steps = await guard.engine.withSequence(ids, async (tail, lease) => {
+    const steps = await genGuardInternals(guard).engine.withSequence(ids, async (tail, lease) => {
       const chosen: { engine: number; reference: number; pEngine: number }[] = [];
       let dist = await lease.appendAndDistribution(tail);
       const out: number[] = [];
@@ -162,7 +194,7 @@ test("the reference forward and llama.cpp choose the same token at every generat
       assert.ok(s.pEngine > 0.99, `step ${i}: the crafted model is decisive (p = ${s.pEngine})`);
     }
     assert.equal(steps.at(-1)!.engine, IM_END, "generation ends with <|im_end|>");
-    const text2 = guard.tokenizer.decode(steps.slice(0, -1).map((s) => s.engine));
+    const text2 = genGuardInternals(guard).tokenizer.decode(steps.slice(0, -1).map((s) => s.engine));
     assert.equal(text2, text === benignText ? trigger.benign.raw : trigger.triggered.raw);
   }
 });

@@ -7,7 +7,9 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { writeCraftedStreamModel, type CraftedStreamTriggers } from "../../src/model/synth/index.js";
 import type { StreamGuard } from "../../src/guard/stream-guard.js";
+import { streamGuardInternals } from "../../src/guard/internals.js";
 import type { StreamEvent, StreamTrigger } from "../../src/guard/stream-types.js";
+import { StreamInputError, StreamListenerError } from "../../src/guard/stream-errors.js";
 import { loadGuard, tempDir } from "./stream-fixture.js";
 
 let tmp: ReturnType<typeof tempDir>;
@@ -21,9 +23,12 @@ before(async () => {
   tmp = tempDir("stream-crafted-");
   triggers = writeCraftedStreamModel(tmp.dir).triggers;
   guard = await loadGuard(tmp.dir);
-  plain = guard.assets.tokenizer.encode(" Once upon a time there was a quiet village by the sea", {
-    specials: false,
-  });
+  plain = streamGuardInternals(guard).tokenizer.encode(
+    " Once upon a time there was a quiet village by the sea",
+    {
+      specials: false,
+    },
+  );
 });
 
 after(async () => {
@@ -44,7 +49,7 @@ async function run(
   const session = await guard.openStream(USER, options);
   try {
     const tiers: string[] = [];
-    for (const t of tokens) for (const v of await session.push([t])) tiers.push(v.tier);
+    for (const t of tokens) for (const v of await session.pushTokens([t])) tiers.push(v.tier);
     const { verdict } = await session.end();
     return { fired: session.trigger, tiers, verdict };
   } finally {
@@ -109,8 +114,8 @@ test("a mixed Unsafe/Controversial pair triggers under the report rule only", as
 test("text input: the trigger fires at the second trigger word, whatever the chunking", async () => {
   const [u1, u2] = triggers.unsafe.words;
   const text = `Once upon a time a soldier found a${" " + u1} ${u2} under the bridge.`;
-  const expectedIndex = guard.assets.tokenizer
-    .encode(text, { specials: false })
+  const expectedIndex = streamGuardInternals(guard)
+    .tokenizer.encode(text, { specials: false })
     .indexOf(triggers.unsafe.ids[1]!);
   for (const size of [1, 4, 1000]) {
     const session = await guard.openStream(USER);
@@ -135,13 +140,13 @@ test("onTrigger fires the moment the rule fires; events() reports tokens, the tr
   })();
   let firedAfterTokens = -1;
   session.onTrigger(() => (firedAfterTokens = session.tokenCount));
-  await session.push([plain[0]!, U1()]);
+  await session.pushTokens([plain[0]!, U1()]);
   assert.equal(firedAfterTokens, -1);
-  await session.push([U2()]);
+  await session.pushTokens([U2()]);
   assert.equal(firedAfterTokens, 3, "the listener ran before the push that fired resolved");
   let late: StreamTrigger | undefined;
   session.onTrigger((t) => (late = t));
-  await session.push([plain[1]!]);
+  await session.pushTokens([plain[1]!]);
   assert.equal(late?.index, 2, "a listener added after the trigger is called at once");
   await session.end();
   await session.close();
@@ -198,4 +203,96 @@ test("moderate() runs a finished conversation: prompt verdict, per-token verdict
   const hit = await guard.moderate([...USER, { role: "assistant", content: `It was a${" " + u1} ${u2}.` }]);
   assert.equal(hit.trigger?.tier, "Unsafe");
   assert.equal(hit.response.tier, "Unsafe");
+});
+
+test("a throwing onTrigger listener is reported to onListenerError; the other listeners run and the session goes on", async () => {
+  const reported: StreamListenerError[] = [];
+  const session = await guard.openStream(USER, { onListenerError: (e) => reported.push(e) });
+  try {
+    const boom = new Error("listener bug");
+    const calls: string[] = [];
+    session.onTrigger(() => {
+      calls.push("first");
+      throw boom;
+    });
+    session.onTrigger((t) => calls.push(`second@${t.index}`));
+    const verdicts = await session.pushTokens([plain[0]!, U1(), U2()]);
+    assert.equal(verdicts.length, 3);
+    assert.deepEqual(calls, ["first", "second@2"], "every listener was called, in order");
+    assert.equal(reported.length, 1);
+    assert.ok(reported[0] instanceof StreamListenerError);
+    assert.equal(reported[0].code, "STREAM_LISTENER_FAILED");
+    assert.equal(reported[0].listener, "onTrigger");
+    assert.equal(reported[0].cause, boom);
+    assert.match(reported[0].message, /listener bug/);
+    // a listener added after the trigger (called at once, in a microtask) is covered too
+    session.onTrigger(() => {
+      throw new Error("late listener bug");
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(reported.length, 2);
+    assert.match(String((reported[1]!.cause as Error).message), /late listener bug/);
+    // the session still works
+    assert.equal(session.state, "open");
+    assert.equal((await session.pushTokens([plain[1]!])).length, 1);
+    const { verdict } = await session.end();
+    assert.equal(verdict.tier, "Unsafe");
+  } finally {
+    await session.close();
+  }
+});
+
+test("by default a listener's error becomes a process warning, never an uncaught exception", async () => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on("warning", onWarning);
+  try {
+    const session = await guard.openStream(USER);
+    try {
+      session.onTrigger(() => {
+        throw new Error("default-path listener bug");
+      });
+      await session.pushTokens([U1(), U2(), plain[0]!]);
+      await new Promise((r) => setImmediate(r));
+      const ours = warnings.filter((w) => w instanceof StreamListenerError);
+      assert.equal(ours.length, 1, warnings.map((w) => w.message).join("; "));
+      assert.match(ours[0]!.message, /default-path listener bug/);
+      assert.equal(session.state, "open");
+    } finally {
+      await session.close();
+    }
+  } finally {
+    process.off("warning", onWarning);
+  }
+});
+
+test("an onListenerError that throws is itself reported as a warning; bad session options are refused", async () => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on("warning", onWarning);
+  try {
+    const session = await guard.openStream(USER, {
+      onListenerError: () => {
+        throw new Error("handler bug");
+      },
+    });
+    try {
+      session.onTrigger(() => {
+        throw new Error("listener bug");
+      });
+      await session.pushTokens([U1(), U2()]);
+      await new Promise((r) => setImmediate(r));
+      const ours = warnings.filter((w) => w instanceof StreamListenerError);
+      assert.equal(ours.length, 1);
+      assert.equal((ours[0] as StreamListenerError).listener, "onListenerError");
+      assert.throws(() => session.onTrigger("not a function" as never), StreamInputError);
+    } finally {
+      await session.close();
+    }
+  } finally {
+    process.off("warning", onWarning);
+  }
+  await assert.rejects(guard.openStream(USER, { rule: "bogus" as never }), StreamInputError);
+  await assert.rejects(guard.openStream(USER, { mode: "lenient" as never }), StreamInputError);
+  await assert.rejects(guard.openStream(USER, { onListenerError: 5 as never }), StreamInputError);
 });

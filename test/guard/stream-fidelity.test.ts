@@ -8,6 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { synthesizeModel } from "../../src/model/synth/index.js";
 import type { StreamGuard } from "../../src/guard/stream-guard.js";
+import { streamGuardInternals } from "../../src/guard/internals.js";
 import type { StreamTokenVerdict } from "../../src/guard/stream-types.js";
 import { loadGuard, maxDiff, randomChunks, referenceHeads, tempDir } from "./stream-fixture.js";
 
@@ -33,7 +34,7 @@ before(async () => {
   synthesizeModel({ kind: "stream", shape: "tiny", outDir: tmp.dir, dtype: "f32", seed: 5 });
   guard = await loadGuard(tmp.dir);
   reference = referenceHeads(tmp.dir);
-  const tokenizer = guard.assets.tokenizer;
+  const tokenizer = streamGuardInternals(guard).tokenizer;
   answerIds = tokenizer.encode(ANSWER, { specials: false });
   const promptIds = guard.promptIds(MESSAGES);
   const header = tokenizer.encode("\n<|im_start|>assistant\n<think>\n\n</think>\n\n", { specials: true });
@@ -90,7 +91,7 @@ for (const chunk of [1, 3, 7]) {
     try {
       const verdicts: StreamTokenVerdict[] = [];
       for (let i = 0; i < answerIds.length; i += chunk) {
-        verdicts.push(...(await session.push(answerIds.slice(i, i + chunk))));
+        verdicts.push(...(await session.pushTokens(answerIds.slice(i, i + chunk))));
       }
       checkTokens(verdicts, `chunk ${chunk}`);
     } finally {
@@ -102,10 +103,10 @@ for (const chunk of [1, 3, 7]) {
 test("tokens pushed one by one without awaiting are coalesced and still match", async () => {
   const session = await guard.openStream(MESSAGES);
   try {
-    const before = guard.coalescer.stats.decodes;
-    const all = await Promise.all(answerIds.map((t) => session.push([t])));
+    const before = guard.stats.decodes;
+    const all = await Promise.all(answerIds.map((t) => session.pushTokens([t])));
     checkTokens(all.flat(), "unawaited");
-    const decodes = guard.coalescer.stats.decodes - before;
+    const decodes = guard.stats.decodes - before;
     assert.ok(decodes < answerIds.length, `${answerIds.length} pushes took ${decodes} decodes`);
   } finally {
     await session.close();
@@ -132,14 +133,14 @@ for (const seed of [1, 2]) {
 test("the node-llama-cpp fallback (forced) gives the same prompt and per-token verdicts", async () => {
   const fallback = await loadGuard(tmp.dir, { engine: "node-llama-cpp", sequences: 1 });
   try {
-    assert.equal(fallback.engineKind, "node-llama-cpp");
+    assert.equal(fallback.info.engine, "node-llama-cpp");
     const session = await fallback.openStream(MESSAGES);
     const ref = expected[promptLength - 1]!.query;
     const tiers = ref.risk.labels.map((name) => session.prompt.probabilities[name as "Safe"]);
     assert.ok(maxDiff(tiers, ref.risk.probs) < TOL);
     const verdicts: StreamTokenVerdict[] = [];
     for (let i = 0; i < answerIds.length; i += 5)
-      verdicts.push(...(await session.push(answerIds.slice(i, i + 5))));
+      verdicts.push(...(await session.pushTokens(answerIds.slice(i, i + 5))));
     checkTokens(verdicts, "fallback");
     await session.close();
   } finally {

@@ -48,7 +48,7 @@ test("2,000 unpunctuated Chinese characters pushed one at a time: never more tha
     let maxLag = 0;
     let next = 0;
     for (const ch of text) {
-      const verdicts = await session.pushText(ch);
+      const verdicts = await session.push(ch);
       for (const v of verdicts) {
         assert.equal(v.index, next++);
         judged += v.text;

@@ -1,6 +1,6 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -166,20 +166,33 @@ test("concurrent conversions of one model both succeed; stale temp files of dead
   fs.mkdirSync(ggufDir, { recursive: true });
   const child = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]);
   const deadPid = Number(child.stdout.toString());
-  const stale = path.join(ggufDir, `.abc-q8_0.gguf.${deadPid}-0badc0de.partial`);
-  const live = path.join(ggufDir, `.abc-q8_0.gguf.${process.pid}-00c0ffee.partial`);
-  fs.writeFileSync(stale, "half");
-  fs.writeFileSync(live, "in progress");
+  // A live writer: another process that is still running.
+  const sleeper = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
+  try {
+    const stale = path.join(ggufDir, `.abc-q8_0.gguf.${deadPid}-0badc0de.partial`);
+    const live = path.join(ggufDir, `.abc-q8_0.gguf.${sleeper.pid}-00c0ffee.partial`);
+    // Our own pid, but not a file this process is writing: left by an earlier process that had the same pid.
+    const reused = path.join(ggufDir, `.abc-q8_0.gguf.${process.pid}-0dead0ff.partial`);
+    fs.writeFileSync(stale, "half");
+    fs.writeFileSync(live, "in progress");
+    fs.writeFileSync(reused, "half");
 
-  const [a, b] = await Promise.all([ensureGguf(modelDir, { cacheDir }), ensureGguf(modelDir, { cacheDir })]);
-  assert.equal(a, b);
-  const g = GgufFile.open(a);
-  assert.equal(g.tensor("token_embd.weight")?.ne[1], 256);
-  g.close();
-  assert.equal(fs.existsSync(stale), false, "dead writer's temp file removed");
-  assert.equal(fs.existsSync(live), true, "a live writer's temp file is left alone");
-  fs.rmSync(live);
-  assert.deepEqual(leftovers(cacheDir), []);
+    const [a, b] = await Promise.all([
+      ensureGguf(modelDir, { cacheDir }),
+      ensureGguf(modelDir, { cacheDir }),
+    ]);
+    assert.equal(a, b);
+    const g = GgufFile.open(a);
+    assert.equal(g.tensor("token_embd.weight")?.ne[1], 256);
+    g.close();
+    assert.equal(fs.existsSync(stale), false, "dead writer's temp file removed");
+    assert.equal(fs.existsSync(reused), false, "a temp file of our pid that we are not writing is removed");
+    assert.equal(fs.existsSync(live), true, "a live writer's temp file is left alone");
+    fs.rmSync(live);
+    assert.deepEqual(leftovers(cacheDir), []);
+  } finally {
+    sleeper.kill();
+  }
 });
 
 test("cache folder: explicit, then $QWEN3GUARD_CACHE, then ~/.cache/qwen3guard", () => {

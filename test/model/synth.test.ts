@@ -199,7 +199,13 @@ test("CLI: Gen synth with --untied writes lm_head and the Gen chat template; ref
   const argv = ["node", "qwen3guard", "synth", "--kind", "gen", "--shape", "tiny", "--out", dir, "--untied"];
   const writes: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string) => (writes.push(String(s)), true)) as typeof process.stdout.write;
+  // Capture only the command's own lines: the test runner reports through this process's stdout too, and the
+  // command yields to the event loop while writing (a swallowed report would hide a test's result).
+  const capture = ((chunk: unknown, ...rest: unknown[]) =>
+    typeof chunk === "string" && chunk.startsWith("synth: ")
+      ? (writes.push(chunk), true)
+      : (write as (...a: unknown[]) => boolean)(chunk, ...rest)) as typeof process.stdout.write;
+  process.stdout.write = capture;
   try {
     await main([...argv, "--seed", "3"]);
   } finally {
@@ -227,7 +233,7 @@ test("CLI: Gen synth with --untied writes lm_head and the Gen chat template; ref
 
   await assert.rejects(main(argv), /not empty.*--force/);
   const before = fs.statSync(path.join(dir, "model.safetensors")).mtimeMs;
-  process.stdout.write = (() => true) as typeof process.stdout.write;
+  process.stdout.write = capture;
   try {
     await main([...argv, "--force", "--seed", "4"]);
   } finally {

@@ -10,6 +10,7 @@ import readline from "node:readline";
 import { Command, Option } from "commander";
 import type { ChatMessage } from "../../core/messages.js";
 import { decide, type Decision, type Policy } from "../../core/policy/index.js";
+import { genDirectionOf } from "../../core/prompt/gen-prompt.js";
 import type { Verdict } from "../../core/verdict.js";
 import { GenGuard, type GenMode } from "../../guard/gen-guard.js";
 import {
@@ -17,11 +18,16 @@ import {
   conversionProgress,
   engineOptionsOf,
   requireModel,
+  warnContextSize,
   type EngineCliOptions,
 } from "../engine-options.js";
-import { decisionText, loadPolicyOption, policyOption } from "./policy.js";
+import { decisionText, policyOption } from "./policy.js";
 import { parseBatchLine } from "../batch-input.js";
-import { readMessagesFile } from "./render.js";
+import { inputName, locate, MESSAGES_HELP, readMessagesFile } from "../conversation-input.js";
+import { CliInputError, CliUsageError } from "../errors.js";
+import { EXIT, PREFIX, warn } from "../report.js";
+import { modeJson, modeText, resolvePolicyAndMode, type ModeChoice } from "../strictness.js";
+import { checkSystemFlag } from "./render.js";
 
 interface ModerateCliOptions extends EngineCliOptions {
   response?: string;
@@ -33,7 +39,7 @@ interface ModerateCliOptions extends EngineCliOptions {
   system: "merge" | "reject";
 }
 
-function verdictText(v: Verdict, decision: Decision | undefined): string {
+function verdictText(v: Verdict, decision: Decision | undefined, mode: ModeChoice | undefined): string {
   const lines = [
     `${v.tier}${v.categories.length ? ` (${v.categories.join(", ")})` : ""}` +
       `${v.refusal ? `  refusal: ${v.refusal}` : ""}  [${v.direction} moderation]`,
@@ -45,7 +51,10 @@ function verdictText(v: Verdict, decision: Decision | undefined): string {
     );
   }
   lines.push(`strict: ${v.unsafeStrict ? "unsafe" : "safe"}  loose: ${v.unsafeLoose ? "unsafe" : "safe"}`);
-  if (decision) lines.push(decisionText(decision).trimEnd());
+  if (decision && mode) {
+    lines.push(`policy mode: ${modeText(mode)}`);
+    lines.push(decisionText(decision).trimEnd());
+  }
   if (v.timings && v.tokens) {
     lines.push(
       `${v.tokens.prompt} prompt tokens (${v.tokens.evaluated} evaluated), ${v.timings.totalMs.toFixed(0)} ms`,
@@ -61,6 +70,7 @@ async function runBatch(
   guard: GenGuard,
   options: ModerateCliOptions,
   policy: Policy | undefined,
+  mode: ModeChoice | undefined,
 ): Promise<number> {
   const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
   const started = performance.now();
@@ -99,11 +109,12 @@ async function runBatch(
     const task = (async () => {
       try {
         if (line.length > MAX_BATCH_LINE_CHARS) {
-          throw new Error(
-            `line is ${line.length} characters, over the ${MAX_BATCH_LINE_CHARS} a batch line may hold`,
+          throw new CliInputError(
+            `${line.length} characters, over the ${MAX_BATCH_LINE_CHARS} a batch line may hold`,
           );
         }
         const item = parseBatchLine(line);
+        checkSystemFlag(item.messages, options.system);
         const verdict = await guard.moderate(item.messages, { mode: options.mode, system: options.system });
         const decision = policy ? decide(policy, verdict) : undefined;
         results.set(
@@ -113,14 +124,16 @@ async function runBatch(
             ...(item.id !== undefined ? { id: item.id } : {}),
             ...verdict,
             ...(decision ? { decision } : {}),
+            ...(decision && mode ? { settings: modeJson(mode) } : {}),
           }) + "\n",
         );
         done++;
       } catch (error) {
         failed++;
         results.set(n, null);
+        const message = error instanceof Error ? error.message : String(error);
         process.stderr.write(
-          `${process.stderr.isTTY ? "\n" : ""}line ${n}: skipped: ${(error as Error).message}\n`,
+          `${process.stderr.isTTY && showProgress ? "\n" : ""}${PREFIX} error: line ${n}: ${message} (line skipped)\n`,
         );
       }
       progress();
@@ -145,7 +158,7 @@ export function registerModerateCommand(program: Command): void {
     .description("moderate a prompt, a response, a conversation, or a JSONL batch with Qwen3Guard-Gen")
     .argument("[text]", "the user prompt (or, with --response, the prompt the response answers)")
     .option("-r, --response <text>", "moderate this assistant response to [text]")
-    .option("--messages <file>", "a JSON array of {role, content} messages ('-' for stdin)")
+    .option("--messages <file>", MESSAGES_HELP)
     .option(
       "--batch",
       "read JSONL from stdin (arrays of messages, {messages}, or {prompt, response}); write JSONL",
@@ -161,20 +174,21 @@ export function registerModerateCommand(program: Command): void {
         .choices(["merge", "reject"])
         .default("merge"),
     )
-    .addOption(policyOption());
+    .addOption(policyOption("exit status 3 when it blocks; with --batch, decisions are per line"));
   addEngineOptions(command);
   command.action(async (text: string | undefined, options: ModerateCliOptions) => {
     const inputs = [text !== undefined, options.messages !== undefined, options.batch === true].filter(
       Boolean,
     ).length;
     if (inputs !== 1) {
-      throw new Error(
+      throw new CliUsageError(
         'give exactly one input: "text" (with optional --response), --messages FILE, or --batch',
       );
     }
     if (options.response !== undefined && text === undefined)
-      throw new Error("--response needs the prompt it answers as [text]");
-    const policy = await loadPolicyOption(options.policy);
+      throw new CliUsageError("--response needs the prompt it answers as [text]");
+    const { policy, ...modeChoice } = await resolvePolicyAndMode(options.policy, undefined);
+    const mode = policy ? modeChoice : undefined;
     const messages: ChatMessage[] | undefined = options.messages
       ? await readMessagesFile(options.messages)
       : text !== undefined
@@ -185,30 +199,51 @@ export function registerModerateCommand(program: Command): void {
               : []),
           ]
         : undefined;
+    const where = options.messages !== undefined ? inputName(options.messages) : "the conversation";
+    if (messages !== undefined) {
+      // Check the conversation before loading a model; errors name the file.
+      try {
+        checkSystemFlag(messages, options.system);
+        genDirectionOf(messages, { system: options.system });
+      } catch (error) {
+        throw locate(error, where);
+      }
+    }
+    const model = requireModel(options, "gen");
+    await warnContextSize(model, options);
     const bar = conversionProgress(options.progress);
     const guard = await GenGuard.load({
-      model: requireModel(options),
+      model,
       ...engineOptionsOf(options),
       onConvertProgress: bar.onConvertProgress,
     }).finally(() => bar.stop());
     try {
-      if (guard.assets.synthetic) {
-        process.stderr.write(
-          `warning: this is a synthetic model (${guard.assets.synthetic} weights): its verdicts mean nothing about safety\n`,
+      if (guard.info.synthetic) {
+        warn(
+          `this is a synthetic model (${guard.info.synthetic} weights): its verdicts mean nothing about safety`,
         );
       }
       if (messages === undefined) {
-        const failed = await runBatch(guard, options, policy);
-        if (failed > 0) process.exitCode = 2;
+        const failed = await runBatch(guard, options, policy, mode);
+        if (failed > 0) process.exitCode = EXIT.batchSkipped;
         return;
       }
-      const verdict = await guard.moderate(messages, { mode: options.mode, system: options.system });
+      const verdict = await guard
+        .moderate(messages, { mode: options.mode, system: options.system })
+        .catch((error: unknown) => {
+          throw locate(error, where);
+        });
       const decision = policy ? decide(policy, verdict) : undefined;
       process.stdout.write(
         options.json
-          ? JSON.stringify({ ...verdict, ...(decision ? { decision } : {}) }) + "\n"
-          : verdictText(verdict, decision),
+          ? JSON.stringify({
+              ...verdict,
+              ...(decision ? { decision } : {}),
+              ...(decision && mode ? { settings: modeJson(mode) } : {}),
+            }) + "\n"
+          : verdictText(verdict, decision, mode),
       );
+      if (decision?.action === "block") process.exitCode = EXIT.blocked;
     } finally {
       await guard.close();
     }

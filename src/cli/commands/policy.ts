@@ -10,6 +10,8 @@ import type { Direction } from "../../core/labels.js";
 import { PolicyError, actionTable, decide, parsePolicyInput } from "../../core/policy/index.js";
 import type { Decision, Policy } from "../../core/policy/index.js";
 import { loadPolicyFile } from "../../guard/policy/index.js";
+import { CliInputError } from "../errors.js";
+import { errorLines, EXIT, PREFIX } from "../report.js";
 
 /** Where the command writes, and how it reports its exit status (injectable for tests). */
 export interface PolicyIo {
@@ -35,8 +37,11 @@ export async function loadPolicyOption(path: string | undefined): Promise<Policy
 }
 
 /** The `--policy` option, for commands that take one. */
-export function policyOption(): Option {
-  return new Option("--policy <file>", "apply a policy file (YAML or JSON) to the verdicts");
+export function policyOption(more?: string): Option {
+  return new Option(
+    "--policy <file>",
+    `apply a policy file (YAML or JSON) to the verdicts; its mode (strict/loose) applies${more ? `; ${more}` : ""}`,
+  );
 }
 
 /** The effective policy as a plain object with a stable key order, for printing. */
@@ -93,14 +98,12 @@ export function decisionText(decision: Decision): string {
 }
 
 function reportError(io: PolicyIo, e: unknown): void {
-  const message = e instanceof Error ? e.message : String(e);
   io.err(
-    message
-      .split("\n")
-      .map((l) => `qwen3guard policy: ${l}`)
-      .join("\n") + "\n",
+    errorLines(e)
+      .map((l) => `${PREFIX} error: ${l}\n`)
+      .join(""),
   );
-  io.exit(1);
+  io.exit(EXIT.error);
 }
 
 export interface CheckOptions {
@@ -135,7 +138,9 @@ async function readVerdict(value: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new Error(`--verdict: not valid JSON (${(e as Error).message}); pass a JSON object or @file`);
+    throw new CliInputError(
+      `--verdict: not valid JSON (${(e as Error).message}); pass a JSON object or @file`,
+    );
   }
 }
 

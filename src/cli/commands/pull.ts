@@ -3,11 +3,14 @@
  * and print what to pass as --model: the snapshot folder, or the .gguf file for a GGUF repository.
  * Progress goes to stderr; a second pull of the same revision downloads nothing.
  */
+import fs from "node:fs";
+import path from "node:path";
 import type { Writable } from "node:stream";
 import { Command } from "commander";
 import cliProgress from "cli-progress";
 import { pullModel, type PullProgress, type PullResult } from "../../model/hub/index.js";
 import { formatBytes } from "../../model/hub/file-selection.js";
+import { CAUSAL_LM_ARCHITECTURE, GUARD_ARCHITECTURE } from "../../model/hf-config.js";
 
 export interface PullCliOptions {
   revision?: string;
@@ -84,8 +87,30 @@ export async function runPull(
   } else {
     io.stderr.write(`downloaded ${formatBytes(result.downloadedBytes)} of ${at}\n`);
   }
-  io.stdout.write(`${result.ggufFile ?? result.dir}\n`);
+  const model = result.ggufFile ?? result.dir;
+  const use = commandFor(result);
+  if (use) io.stderr.write(`use it with: qwen3guard ${use} -m ${model}\n`);
+  io.stdout.write(`${model}\n`);
   return result;
+}
+
+/** The command a pulled model is for: `moderate` for a Gen checkpoint, `stream` for a Stream one. */
+function commandFor(result: PullResult): string | undefined {
+  if (result.ggufFile === undefined) {
+    try {
+      const config = JSON.parse(fs.readFileSync(path.join(result.dir, "config.json"), "utf8")) as {
+        architectures?: unknown;
+      };
+      const arch = Array.isArray(config.architectures) ? config.architectures : [];
+      if (arch.includes(GUARD_ARCHITECTURE)) return "stream";
+      if (arch.includes(CAUSAL_LM_ARCHITECTURE)) return "moderate";
+    } catch {
+      // no readable config.json: say nothing
+    }
+    return undefined;
+  }
+  // A GGUF holds the Gen model (a Stream GGUF also needs its heads: --heads).
+  return /stream/i.test(result.repo) ? undefined : "moderate";
 }
 
 export function registerPullCommand(program: Command): void {

@@ -4,16 +4,36 @@
  *
  *   qwen3guard render --messages chat.json                      built-in Gen prompt
  *   qwen3guard render --messages chat.json --kind stream        built-in Stream input (prompt + header + answer)
- *   qwen3guard render --messages - --model ./Qwen3Guard-Gen-0.6B  the model's own chat template (folder or .gguf)
+ *   qwen3guard render --messages - -m ./Qwen3Guard-Gen-0.6B        the model's own chat template (folder or .gguf)
  *   qwen3guard render --messages chat.json --template t.jinja   any Jinja chat template
  */
 import { readFile } from "node:fs/promises";
 import { Command, Option } from "commander";
-import { InvalidConversationError, parseChatMessages, type ChatMessage } from "../../core/messages.js";
+import { InvalidConversationError, type ChatMessage } from "../../core/messages.js";
 import { renderGenPrompt, type SystemMessagePolicy } from "../../core/prompt/gen-prompt.js";
 import { renderStreamPrompt } from "../../core/prompt/stream-prompt.js";
 import { joinSegments, pushSegment, type PromptSegment } from "../../core/segments.js";
 import { readModelChatTemplate, renderChatTemplateSegments } from "../../model/chat-template.js";
+import { inputName, locate, MESSAGES_HELP, readMessagesFile } from "../conversation-input.js";
+import { CliInputError } from "../errors.js";
+
+export { readMessagesFile };
+
+/**
+ * `--system reject` with a system message: say so in the command line's words (the library speaks of its
+ * `system: "reject"` option).
+ */
+export function checkSystemFlag(
+  messages: readonly ChatMessage[],
+  system: SystemMessagePolicy | undefined,
+): void {
+  const at = messages.findIndex((m) => m.role === "system");
+  if (system === "reject" && at >= 0) {
+    throw new InvalidConversationError(
+      `message ${at} is a system message, which --system reject refuses: remove it or pass --system merge`,
+    );
+  }
+}
 
 export interface RenderCliOptions {
   messages: string;
@@ -24,44 +44,19 @@ export interface RenderCliOptions {
   segments?: boolean;
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-/** Read and validate a JSON array of chat messages from a file, or stdin for `-`. */
-export async function readMessagesFile(file: string): Promise<ChatMessage[]> {
-  const name = file === "-" ? "<stdin>" : file;
-  let text: string;
-  try {
-    text = file === "-" ? await readStdin() : await readFile(file, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new Error(
-      `${name}: cannot read the messages file (${code === "ENOENT" ? "no such file" : String(error)})`,
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`${name}: not valid JSON (${error instanceof Error ? error.message : String(error)})`);
-  }
-  return parseChatMessages(json, name);
-}
-
 /** Render as the options say; resolves to the prompt segments (joined, they are the exact prompt). */
 export async function runRender(options: RenderCliOptions): Promise<PromptSegment[]> {
   const messages = await readMessagesFile(options.messages);
-  const where = options.messages === "-" ? "<stdin>" : options.messages;
+  const where = inputName(options.messages);
   try {
+    checkSystemFlag(messages, options.system);
     if (options.template !== undefined || options.model !== undefined) {
       const template =
         options.template !== undefined
           ? await readFile(options.template, "utf8").catch((error: NodeJS.ErrnoException) => {
-              throw new Error(
-                `${options.template}: cannot read the template (${error.code ?? String(error)})`,
+              throw new CliInputError(
+                `${options.template}: cannot read the template (${error.code === "ENOENT" ? "no such file" : (error.code ?? String(error))})`,
+                { cause: error },
               );
             })
           : (await readModelChatTemplate(options.model!)).template;
@@ -76,10 +71,7 @@ export async function runRender(options: RenderCliOptions): Promise<PromptSegmen
     }
     return renderGenPrompt(messages, { system: options.system }).segments;
   } catch (error) {
-    if (error instanceof InvalidConversationError) {
-      throw new InvalidConversationError(`${where}: ${error.message}`);
-    }
-    throw error;
+    throw locate(error, where);
   }
 }
 
@@ -87,13 +79,13 @@ export function registerRenderCommand(program: Command): void {
   program
     .command("render")
     .description("print the exact prompt for a conversation (no trailing newline), or its segments as JSON")
-    .requiredOption("--messages <file>", 'JSON array of {"role", "content"} messages; "-" reads stdin')
+    .requiredOption("--messages <file>", MESSAGES_HELP)
     .addOption(
       new Option("--template <file>", "render this Jinja chat template").conflicts(["model", "kind"]),
     )
     .addOption(
       new Option(
-        "--model <path>",
+        "-m, --model <path>",
         "render the chat template of a Hugging Face model folder or a .gguf file",
       ).conflicts("kind"),
     )

@@ -4,16 +4,23 @@
  *   qwen3guard stream -m MODEL --messages chat.json            the last assistant message is the answer
  *   llm ... | qwen3guard stream -m MODEL --messages q.json --text -   the answer arrives on stdin, as it comes
  *
- * On a terminal, tokens are printed coloured by tier (yellow Controversial, red Unsafe) with the stop marked;
- * with --json, one JSON object per line: a prompt event, a token event per answer token, a trigger event when
- * the rule fires, and an end event with the whole-answer verdict (and the policy decision with --policy).
+ * On a terminal, tokens are printed coloured by tier (yellow Controversial, red Unsafe; the stop token inverted,
+ * in its tier's colour); with --json, one JSON object per line: a prompt event, a token event per answer token, a
+ * trigger event when the rule fires, and an end event with the whole-answer verdict (and the policy decision with
+ * --policy). With --stop-on-trigger nothing after the triggering token is read, printed or judged.
+ *
+ * The strict/loose mode of the stop rule is the policy's when --policy sets one, else --mode, else strict: the
+ * stop and the policy's decision never disagree about Controversial. The output says which rule and mode applied
+ * and where each came from.
  */
+import { readFile } from "node:fs/promises";
 import { styleText } from "node:util";
 import { Command, Option } from "commander";
-import type { ChatMessage } from "../../core/messages.js";
-import { decide, type Policy } from "../../core/policy/index.js";
+import { InvalidConversationError, type ChatMessage } from "../../core/messages.js";
+import { decide, type Decision, type Policy } from "../../core/policy/index.js";
+import { renderStreamPrompt } from "../../core/prompt/stream-prompt.js";
 import { isCategory, type Strictness } from "../../core/labels.js";
-import type { StreamRule } from "../../core/stream-decision.js";
+import { streamVerdict, type StreamRule } from "../../core/stream-decision.js";
 import { StreamGuard } from "../../guard/stream-guard.js";
 import type { StreamSession } from "../../guard/stream-session.js";
 import type { StreamAnswerVerdict, StreamTokenVerdict, StreamTrigger } from "../../guard/stream-types.js";
@@ -22,10 +29,14 @@ import {
   conversionProgress,
   engineOptionsOf,
   requireModel,
+  warnContextSize,
   type EngineCliOptions,
 } from "../engine-options.js";
-import { decisionText, loadPolicyOption, policyOption } from "./policy.js";
-import { readMessagesFile } from "./render.js";
+import { inputName, locate, MESSAGES_HELP, readMessagesFile } from "../conversation-input.js";
+import { CliInputError } from "../errors.js";
+import { EXIT, warn } from "../report.js";
+import { modeJson, modeText, resolvePolicyAndMode, type ModeChoice } from "../strictness.js";
+import { decisionText, policyOption } from "./policy.js";
 
 interface StreamCliOptions extends EngineCliOptions {
   messages: string;
@@ -38,20 +49,35 @@ interface StreamCliOptions extends EngineCliOptions {
   policy?: string;
 }
 
+/** Which rule and mode the stop used, and where each came from (printed, and in the JSON events). */
+interface StopSettings extends ModeChoice {
+  rule: StreamRule;
+  ruleFrom: "--rule" | "default";
+  stopOnTrigger: boolean;
+}
+
 type Writer = (event: Record<string, unknown>) => void;
 
-const colorOn = () => process.stdout.isTTY && !process.env.NO_COLOR;
+/** Colours on a terminal; NO_COLOR turns them off, FORCE_COLOR (not "0") on. */
+function colorOn(): boolean {
+  if (process.env.NO_COLOR) return false;
+  const force = process.env.FORCE_COLOR;
+  if (force !== undefined && force !== "") return force !== "0" && force !== "false";
+  return process.stdout.isTTY === true;
+}
 
-function colour(verdict: StreamTokenVerdict): string {
+/** A token coloured by its tier; the stop token inverted, in the colour of the tier that triggered. */
+export function colour(verdict: StreamTokenVerdict, on = colorOn()): string {
   const text = verdict.text;
-  if (!colorOn()) return text;
-  if (verdict.trigger) return styleText(["inverse", "red"], text);
+  if (!on) return text;
+  if (verdict.trigger)
+    return styleText(["inverse", verdict.trigger.tier === "Unsafe" ? "red" : "yellow"], text);
   if (verdict.tier === "Unsafe") return styleText("red", text);
   if (verdict.tier === "Controversial") return styleText("yellow", text);
   return text;
 }
 
-function answerDecision(policy: Policy | undefined, verdict: StreamAnswerVerdict) {
+function answerDecision(policy: Policy | undefined, verdict: StreamAnswerVerdict): Decision | undefined {
   if (!policy) return undefined;
   return decide(policy, {
     direction: "response",
@@ -62,7 +88,26 @@ function answerDecision(policy: Policy | undefined, verdict: StreamAnswerVerdict
   });
 }
 
-/** Feed stdin to the session as it arrives; stop early after a trigger when asked. */
+/** The whole-answer verdict over the tokens read (up to the stop), as StreamSession.verdict gives it. */
+function verdictOf(tokens: readonly StreamTokenVerdict[], rule: StreamRule): StreamAnswerVerdict {
+  const v = streamVerdict(
+    tokens.map((t) => t.tier),
+    undefined,
+    { rule },
+  );
+  if (v.tier === "Safe") return { tier: "Safe", tokens: tokens.length };
+  const at = tokens[v.index]!;
+  return {
+    tier: v.tier,
+    index: v.index,
+    token: at.token,
+    category: at.category,
+    probabilities: at.probabilities,
+    tokens: tokens.length,
+  };
+}
+
+/** Feed stdin to the session as it arrives; stop reading once `stop()` says so. */
 async function feedStdin(
   session: StreamSession,
   onTokens: (v: StreamTokenVerdict[]) => void,
@@ -75,13 +120,41 @@ async function feedStdin(
   }
 }
 
+/** Check the conversation before loading a model; errors name the file and speak of the command's flags. */
+function promptAndAnswer(
+  messages: ChatMessage[],
+  options: StreamCliOptions,
+): { prompt: ChatMessage[]; answer?: string } {
+  const name = inputName(options.messages);
+  const last = messages[messages.length - 1]!;
+  if (options.text === undefined && last.role !== "assistant") {
+    throw new InvalidConversationError(
+      `${name}: the last message must be the assistant's answer to replay (or pass --text -)`,
+    );
+  }
+  if (options.text !== undefined && last.role === "assistant") {
+    throw new InvalidConversationError(
+      `${name}: the conversation ends with an assistant message, but --text gives the answer: end it with the ` +
+        "user's message, or drop --text to replay that answer",
+    );
+  }
+  try {
+    renderStreamPrompt(messages);
+  } catch (error) {
+    throw locate(error, name);
+  }
+  return options.text === undefined
+    ? { prompt: messages.slice(0, -1), answer: last.content }
+    : { prompt: messages };
+}
+
 export function registerStreamCommand(program: Command): void {
   const command = program
     .command("stream")
     .description("replay an answer through Qwen3Guard-Stream token by token (coloured by tier, or JSONL)")
     .requiredOption(
       "--messages <file>",
-      "conversation JSON; the last assistant message is the answer unless --text",
+      `${MESSAGES_HELP}; the last assistant message is the answer unless --text`,
     )
     .option(
       "--text <file>",
@@ -91,33 +164,41 @@ export function registerStreamCommand(program: Command): void {
     .option("--json", "JSON lines: prompt, token, trigger and end events")
     .addOption(new Option("--rule <rule>", "pair rule").choices(["official", "report"]).default("official"))
     .addOption(
-      new Option("--mode <mode>", "strict stops on Controversial pairs too")
+      new Option(
+        "--mode <mode>",
+        "strict stops on Controversial pairs too; a --policy that sets its mode decides instead",
+      )
         .choices(["strict", "loose"])
         .default("strict"),
     )
-    .option("--stop-on-trigger", "stop reading the answer when the rule fires, as a live guard would")
+    .option(
+      "--stop-on-trigger",
+      "stop reading the answer when the rule fires, as a live guard would (nothing after the stop is printed)",
+    )
     .addOption(policyOption());
   addEngineOptions(command);
   command.action(async (options: StreamCliOptions) => {
-    const policy = await loadPolicyOption(options.policy);
-    let messages: ChatMessage[] = await readMessagesFile(options.messages);
-    let answer: string | undefined;
-    if (options.text === undefined) {
-      const last = messages[messages.length - 1];
-      if (last?.role !== "assistant") {
-        throw new Error(
-          `${options.messages}: the last message must be the assistant's answer to replay (or pass --text -)`,
-        );
-      }
-      answer = last.content;
-      messages = messages.slice(0, -1);
-    } else if (options.text !== "-") {
-      const fs = await import("node:fs");
-      answer = fs.readFileSync(options.text, "utf8");
+    const flagMode = command.getOptionValueSource("mode") === "cli" ? options.mode : undefined;
+    const { policy, ...modeChoice } = await resolvePolicyAndMode(options.policy, flagMode);
+    const settings: StopSettings = {
+      rule: options.rule,
+      ruleFrom: command.getOptionValueSource("rule") === "cli" ? "--rule" : "default",
+      ...modeChoice,
+      stopOnTrigger: options.stopOnTrigger === true,
+    };
+    const { prompt, answer: replayed } = promptAndAnswer(await readMessagesFile(options.messages), options);
+    let answer = replayed;
+    if (options.text !== undefined && options.text !== "-") {
+      answer = await readFile(options.text, "utf8").catch((error: NodeJS.ErrnoException) => {
+        const why = error.code === "ENOENT" ? "no such file" : (error.code ?? String(error));
+        throw new CliInputError(`${options.text}: cannot read the answer (${why})`, { cause: error });
+      });
     }
+    const model = requireModel(options, "stream");
+    await warnContextSize(model, options);
     const bar = conversionProgress(options.progress);
     const guard = await StreamGuard.load({
-      model: requireModel(options),
+      model,
       ...(options.heads ? { heads: options.heads } : {}),
       ...engineOptionsOf(options),
       sequences: 1,
@@ -125,31 +206,45 @@ export function registerStreamCommand(program: Command): void {
     }).finally(() => bar.stop());
     const write: Writer = (event) => process.stdout.write(JSON.stringify(event) + "\n");
     try {
-      if (guard.assets.synthetic) {
-        process.stderr.write(
-          `warning: this is a synthetic model (${guard.assets.synthetic} weights): its verdicts mean nothing about safety\n`,
+      if (guard.info.synthetic) {
+        warn(
+          `this is a synthetic model (${guard.info.synthetic} weights): its verdicts mean nothing about safety`,
         );
       }
-      const session = await guard.openStream(messages, { rule: options.rule, mode: options.mode });
+      const session = await guard.openStream(prompt, { rule: settings.rule, mode: settings.mode });
       const p = session.prompt;
-      if (options.json) write({ type: "prompt", ...p });
+      const rules = `rule ${settings.rule}${settings.ruleFrom === "default" ? " (default)" : " (from --rule)"}, mode ${modeText(settings)}`;
+      const settingsJson = {
+        rule: settings.rule,
+        ruleFrom: settings.ruleFrom,
+        ...modeJson(settings),
+        stopOnTrigger: settings.stopOnTrigger,
+      };
+      if (options.json) write({ type: "prompt", ...p, settings: settingsJson });
       else {
         process.stderr.write(
           `prompt: ${p.tier} (${p.category})  P(Unsafe)=${p.probabilities.Unsafe.toFixed(3)} P(Controversial)=${p.probabilities.Controversial.toFixed(3)}\n`,
         );
+        process.stderr.write(`stop: ${rules}${settings.stopOnTrigger ? ", stopping at the trigger" : ""}\n`);
       }
       let trigger: StreamTrigger | undefined;
+      let stopped = false;
+      const read: StreamTokenVerdict[] = [];
       const onTokens = (verdicts: StreamTokenVerdict[]) => {
         for (const v of verdicts) {
+          // A push can make several tokens final at once: nothing after the stop token is shown.
+          if (stopped) return;
+          read.push(v);
           if (options.json) write({ type: "token", ...v, trigger: undefined });
           else process.stdout.write(colour(v));
           if (v.trigger && !trigger) {
             trigger = v.trigger;
             if (options.json) write({ type: "trigger", ...v.trigger });
+            if (settings.stopOnTrigger) stopped = true;
           }
         }
       };
-      const stop = () => options.stopOnTrigger === true && trigger !== undefined;
+      const stop = () => stopped;
       if (answer !== undefined) {
         // Replay: feed the answer in word-sized chunks, as an LLM stream would arrive.
         for (const chunk of answer.match(/\s*\S+|\s+$/g) ?? []) {
@@ -159,21 +254,38 @@ export function registerStreamCommand(program: Command): void {
       } else {
         await feedStdin(session, onTokens, stop);
       }
-      const { tokens, verdict } = await session.end();
-      onTokens(tokens);
+      let verdict: StreamAnswerVerdict;
+      if (stopped) {
+        // The session may have judged tokens past the stop (same push): the verdict is over what was read.
+        verdict = verdictOf(read, settings.rule);
+      } else {
+        const end = await session.end();
+        onTokens(end.tokens);
+        verdict = end.verdict;
+      }
+      await session.close();
       const decision = answerDecision(policy, verdict);
-      if (options.json) write({ type: "end", verdict, ...(decision ? { decision } : {}) });
-      else {
+      if (options.json) {
+        write({
+          type: "end",
+          verdict,
+          ...(stopped ? { stopped: true } : {}),
+          ...(decision ? { decision } : {}),
+          settings: settingsJson,
+        });
+      } else {
         process.stdout.write("\n");
         const where =
           verdict.tier === "Safe" ? "" : ` at answer token ${verdict.index} (${verdict.category})`;
         process.stderr.write(`answer: ${verdict.tier}${where}; ${verdict.tokens} tokens`);
         process.stderr.write(
-          trigger ? `; stop at token ${trigger.index} (${trigger.tier})\n` : "; no stop\n",
+          trigger
+            ? `; ${stopped ? "stopped" : "stop"} at token ${trigger.index} (${trigger.tier} pair)\n`
+            : "; no stop\n",
         );
         if (decision) process.stderr.write(decisionText(decision));
       }
-      await session.close();
+      if (decision?.action === "block") process.exitCode = EXIT.blocked;
     } finally {
       await guard.close();
     }

@@ -6,7 +6,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import cliProgress from "cli-progress";
-import { synthesizeModel } from "../../model/synth/synthesize.js";
+import { synthesizeModelAsync } from "../../model/synth/synthesize.js";
+import { removeStalePartials } from "../../model/temp-files.js";
 import {
   SYNTH_KINDS,
   SYNTH_SHAPES,
@@ -14,10 +15,13 @@ import {
   type SynthKind,
   type SynthShape,
 } from "../../model/synth/presets.js";
+import { CliUsageError } from "../errors.js";
+import { runSynthCrafted } from "./synth-crafted.js";
 
 interface SynthCliOptions {
   kind: SynthKind;
   shape: SynthShape;
+  crafted?: boolean;
   out: string;
   dtype: SynthDtype;
   seed: number;
@@ -43,10 +47,16 @@ function humanBytes(bytes: number): string {
   return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
 }
 
-export function runSynth(options: SynthCliOptions): void {
+/**
+ * Write the model. Ctrl-C (SIGINT) or SIGTERM while writing removes the half-written weights and exits with
+ * status 130 / 143; temporary files a killed earlier run left in the folder are removed first (they do not make
+ * the folder "not empty").
+ */
+export async function runSynth(options: SynthCliOptions): Promise<void> {
   const outDir = path.resolve(options.out);
   if (fs.existsSync(outDir)) {
     if (!fs.statSync(outDir).isDirectory()) throw new Error(`${outDir} exists and is not a folder`);
+    removeStalePartials(outDir);
     if (fs.readdirSync(outDir).length > 0 && !options.force) {
       throw new Error(
         `${outDir} is not empty; choose another --out or pass --force to overwrite its model files`,
@@ -66,7 +76,7 @@ export function runSynth(options: SynthCliOptions): void {
     : undefined;
   let started = false;
   const t0 = performance.now();
-  const result = synthesizeModel({
+  const result = await synthesizeModelAsync({
     kind: options.kind,
     shape: options.shape,
     outDir,
@@ -86,7 +96,7 @@ export function runSynth(options: SynthCliOptions): void {
   bar?.stop();
   const seconds = ((performance.now() - t0) / 1000).toFixed(1);
   process.stderr.write(
-    "warning: this model has random weights; its verdicts are meaningless (use it for tests and benchmarks only)\n",
+    "qwen3guard: warning: this model has random weights; its verdicts are meaningless (use it for tests and benchmarks only)\n",
   );
   process.stdout.write(
     `synth: ${options.kind} ${options.shape} ${options.dtype} seed ${options.seed} → ${outDir} ` +
@@ -98,15 +108,33 @@ export function runSynth(options: SynthCliOptions): void {
 export function registerSynthCommand(program: Command): void {
   program
     .command("synth")
-    .description("write a synthetic Qwen3Guard checkpoint (random weights, official layout, real tokenizer)")
+    .description(
+      "write a synthetic Qwen3Guard checkpoint (random weights, official layout, real tokenizer), or with " +
+        "--crafted a hand-set toy whose verdicts follow trigger words",
+    )
     .addOption(new Option("--kind <kind>", "model kind").choices([...SYNTH_KINDS]).makeOptionMandatory())
     .addOption(
-      new Option("--shape <shape>", "backbone shape").choices([...SYNTH_SHAPES]).makeOptionMandatory(),
+      new Option("--shape <shape>", "backbone shape (required unless --crafted)").choices([...SYNTH_SHAPES]),
+    )
+    .addOption(
+      new Option(
+        "--crafted",
+        "the hand-set deterministic toy model (gen or stream): prints its trigger words; verdicts mean nothing about safety",
+      ).conflicts(["shape", "dtype", "seed", "untied"]),
     )
     .requiredOption("--out <dir>", "output folder (must be empty or absent unless --force)")
     .addOption(new Option("--dtype <dtype>", "weight storage type").choices(["f32", "bf16"]).default("f32"))
     .option("--seed <n>", "PRNG seed", parseSeed, 0)
     .option("--untied", "write a separate lm_head instead of tying it to the embeddings")
     .option("--force", "write into a non-empty folder, replacing its model files")
-    .action((options: SynthCliOptions) => runSynth(options));
+    .action(async (options: SynthCliOptions) => {
+      if (options.crafted) {
+        runSynthCrafted({ kind: options.kind, out: options.out, ...(options.force ? { force: true } : {}) });
+        return;
+      }
+      if (options.shape === undefined) {
+        throw new CliUsageError("--shape is required (or pass --crafted for the hand-set toy model)");
+      }
+      await runSynth(options);
+    });
 }

@@ -9,6 +9,8 @@ import { Command, Option } from "commander";
 import { tokenizerFromGguf } from "../../model/gguf-tokenizer.js";
 import { loadBundledQwen3Tokenizer, QwenTokenizer } from "../../model/tokenizer/index.js";
 import { runRender, type RenderCliOptions } from "./render.js";
+import { MESSAGES_HELP } from "../conversation-input.js";
+import { CliInputError } from "../errors.js";
 
 interface TokenizeCliOptions extends RenderCliOptions {
   json?: boolean;
@@ -19,7 +21,7 @@ export function tokenizerFor(model: string | undefined): QwenTokenizer {
   if (model === undefined) return loadBundledQwen3Tokenizer();
   if (fs.statSync(model, { throwIfNoEntry: false })?.isDirectory()) {
     const file = path.join(model, "tokenizer.json");
-    if (!fs.existsSync(file)) throw new Error(`${model} has no tokenizer.json`);
+    if (!fs.existsSync(file)) throw new CliInputError(`${model} has no tokenizer.json`);
     return QwenTokenizer.fromTokenizerJson(file);
   }
   return tokenizerFromGguf(model);
@@ -36,9 +38,9 @@ export function registerTokenizeCommand(program: Command): void {
   program
     .command("tokenize")
     .description("print the token ids the model sees for a conversation, with segment boundaries")
-    .requiredOption("--messages <file>", 'JSON array of {"role", "content"} messages; "-" reads stdin')
+    .requiredOption("--messages <file>", MESSAGES_HELP)
     .option(
-      "--model <path>",
+      "-m, --model <path>",
       "use the tokenizer and chat template of a model folder or .gguf (default: bundled Qwen3)",
     )
     .option("--template <file>", "render this Jinja chat template")

@@ -5,20 +5,24 @@
  * Cost: the prompt plus `Safety:` is one evaluation whose last distribution gives the tier; each later
  * choice (first category, "," or end, refusal) is one small evaluation of the forced tokens before it.
  */
-import type { Category, RiskTier } from "../../core/labels.js";
+import type { Category } from "../../core/labels.js";
 import { RISK_TIERS } from "../../core/labels.js";
-import type { TierProbabilities } from "../../core/verdict.js";
+import type { GenOutput, TierProbabilities } from "../../core/verdict.js";
 import type { GenOutputVocabulary } from "./output-vocabulary.js";
 import { isSpeculativeScorer, type SpeculativeScorer, type TokenScorer } from "./token-scorer.js";
 
+/**
+ * What the decoder chose, as a verdict's fields: built from the choices themselves, never by decoding the output
+ * ids to text and parsing it back (that the two agree is a test).
+ */
+export type DecodedOutput = Omit<GenOutput, "raw">;
+
 export interface ConstrainedDecodeResult {
-  tier: RiskTier;
+  output: DecodedOutput;
   /** P(tier) renormalised over the three tiers' first tokens. */
   probabilities: TierProbabilities;
   /** Raw probability mass the model put on the three tier tokens (1 for a well-trained guard). */
   tierMass: number;
-  categories: Category[];
-  refusal?: "Yes" | "No";
   /** Output token ids, as greedy generation constrained to the format produced them. */
   outputIds: number[];
   /** Number of engine evaluations after the prompt's. */
@@ -127,11 +131,14 @@ export async function decodeConstrained(
   // 2. Categories: "None", or one or more names separated by ",".
   const categories: Category[] = [];
   const finish = (refusal: "Yes" | "No" | undefined): ConstrainedDecodeResult => ({
-    tier,
+    output: {
+      direction: vocab.direction,
+      tier,
+      categories,
+      ...(refusal === undefined ? {} : { refusal }),
+    },
     probabilities,
     tierMass: mass,
-    categories,
-    refusal,
     outputIds: output,
     extraEvaluations: counter.evaluations,
     evaluatedTokens: counter.tokens,

@@ -11,8 +11,9 @@ import {
   type GenEngineOptions,
   type GenLease,
 } from "./gen-engine.js";
-import { SequencePool, sharedPrefixLength } from "./sequence-pool.js";
+import { retiredMessage, SequencePool, sharedPrefixLength } from "./sequence-pool.js";
 import { flashAttentionOf } from "../engine-options.js";
+import { ffiDevice } from "../load-backend.js";
 
 /** End-of-generation ids of Qwen3 models: `<|endoftext|>` and `<|im_end|>`. */
 const QWEN3_EOG = new Set([151643, 151645]);
@@ -32,8 +33,15 @@ export class FfiGenEngine implements GenEngine {
     readonly device: string,
     readonly contextSize: number,
     sequences: FfiSequence[],
+    warn: (message: string) => void,
   ) {
-    this.pool = new SequencePool(sequences);
+    this.pool = new SequencePool(sequences, {
+      reset: async (seq) => {
+        await this.context.seqRemove(seq.id, 0);
+        seq.tokens.length = 0;
+      },
+      onRetire: (error, live) => warn(retiredMessage(error, live)),
+    });
   }
 
   /** Load the GGUF on the process's libllama (see `loadOnBackend`). */
@@ -54,9 +62,9 @@ export class FfiGenEngine implements GenEngine {
         kvType: options.kvCache,
         threads: options.threads,
       });
-      const device = onGpu ? (library.devices.find((d) => !/^CPU/i.test(d)) ?? "gpu").toLowerCase() : "cpu";
+      const device = ffiDevice(library, onGpu);
       const sequences = Array.from({ length: nSeq }, (_, id) => ({ id, tokens: [] }));
-      return new FfiGenEngine(model, context, device, context.nCtxPerSeq, sequences);
+      return new FfiGenEngine(model, context, device, context.nCtxPerSeq, sequences, options.warn);
     } catch (error) {
       await model.dispose();
       throw error;
@@ -69,25 +77,18 @@ export class FfiGenEngine implements GenEngine {
     options: { reuse?: boolean; room?: number } = {},
   ): Promise<T> {
     checkFits(promptIds.length, this.contextSize, options.room);
-    return this.pool.use(
-      promptIds,
-      async (seq) => {
-        // Keep the longest common prefix, but re-evaluate at least the last prompt token (its logits are needed).
-        const keep =
-          options.reuse === false
-            ? 0
-            : Math.min(sharedPrefixLength(seq.tokens, promptIds), promptIds.length - 1);
-        if (keep < seq.tokens.length) {
-          await this.context.seqRemove(seq.id, keep);
-          seq.tokens.length = keep;
-        }
-        return work(promptIds.slice(keep), new FfiLease(this.context, seq, keep));
-      },
-      async (seq) => {
-        seq.tokens.length = 0;
-        await this.context.seqRemove(seq.id, 0);
-      },
-    );
+    return this.pool.use(promptIds, async (seq) => {
+      // Keep the longest common prefix, but re-evaluate at least the last prompt token (its logits are needed).
+      const keep =
+        options.reuse === false
+          ? 0
+          : Math.min(sharedPrefixLength(seq.tokens, promptIds), promptIds.length - 1);
+      if (keep < seq.tokens.length) {
+        await this.context.seqRemove(seq.id, keep);
+        seq.tokens.length = keep;
+      }
+      return work(promptIds.slice(keep), new FfiLease(this.context, seq, keep));
+    });
   }
 
   async dispose(): Promise<void> {

@@ -9,7 +9,7 @@ import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } fro
 import { getLlamaRuntime } from "../llama-runtime.js";
 import { flashAttentionOf } from "../engine-options.js";
 import { checkFits, type GenEngine, type GenEngineOptions, type GenLease } from "./gen-engine.js";
-import { SequencePool } from "./sequence-pool.js";
+import { retiredMessage, SequencePool } from "./sequence-pool.js";
 import { llamaDecodeQueue } from "../llama-ffi/decodeQueue.js";
 
 export { ContextOverflowError } from "./gen-engine.js";
@@ -29,11 +29,16 @@ export class LlamaGenEngine implements GenEngine {
     readonly context: LlamaContext,
     sequences: LlamaContextSequence[],
     readonly contextSize: number,
+    warn: (message: string) => void,
   ) {
     this.pool = new SequencePool(
       sequences.map((seq) =>
         Object.defineProperty(seq, "tokens", { get: () => seq.contextTokens, configurable: true }),
       ) as (LlamaContextSequence & { tokens: readonly number[] })[],
+      {
+        reset: (seq) => llamaDecodeQueue.run(() => seq.clearHistory()),
+        onRetire: (error, live) => warn(retiredMessage(error, live)),
+      },
     );
   }
 
@@ -59,7 +64,14 @@ export class LlamaGenEngine implements GenEngine {
         experimentalKvCacheValueType: kv,
       });
       const sequences = Array.from({ length: nSeq }, () => context.getSequence());
-      return new LlamaGenEngine(llama, model, context, sequences, Math.floor(context.contextSize / nSeq));
+      return new LlamaGenEngine(
+        llama,
+        model,
+        context,
+        sequences,
+        Math.floor(context.contextSize / nSeq),
+        options.warn,
+      );
     } catch (error) {
       await model.dispose();
       throw error;
@@ -81,19 +93,15 @@ export class LlamaGenEngine implements GenEngine {
     options: { reuse?: boolean; room?: number } = {},
   ): Promise<T> {
     checkFits(promptIds.length, this.contextSize, options.room);
-    return this.pool.use(
-      promptIds,
-      async (seq) => {
-        const reused = await llamaDecodeQueue.run(async () => {
-          if (options.reuse === false) await seq.clearHistory();
-          // Keep the longest common prefix but always re-evaluate at least one token, whose logits we need.
-          await seq.adaptStateToTokens(promptIds.slice(0, -1) as Token[], false);
-          return seq.nextTokenIndex;
-        });
-        return work(promptIds.slice(reused), new SequenceLease(this.model, seq, reused));
-      },
-      (seq) => llamaDecodeQueue.run(() => seq.clearHistory()),
-    );
+    return this.pool.use(promptIds, async (seq) => {
+      const reused = await llamaDecodeQueue.run(async () => {
+        if (options.reuse === false) await seq.clearHistory();
+        // Keep the longest common prefix but always re-evaluate at least one token, whose logits we need.
+        await seq.adaptStateToTokens(promptIds.slice(0, -1) as Token[], false);
+        return seq.nextTokenIndex;
+      });
+      return work(promptIds.slice(reused), new SequenceLease(this.model, seq, reused));
+    });
   }
 
   async dispose(): Promise<void> {

@@ -18,6 +18,8 @@ export interface HiddenStateItem {
 
 export interface HiddenStateEngine {
   readonly kind: HiddenStateEngineKind;
+  /** Where the layers run: "cpu", or the GPU backend ("cuda", "vulkan", "metal"...). */
+  readonly device: string;
   /** Width of a hidden state. */
   readonly hiddenSize: number;
   /** Sequence ids are 0 .. sequences-1. */

@@ -10,3 +10,12 @@ export { NodeLlamaHiddenStateEngine, NodeLlamaInternalsError } from "./node-llam
 export { loadHiddenStateEngine } from "./load-engine.js";
 export { DecodeCoalescer, type CoalescerStats } from "./decode-coalescer.js";
 export { StreamHeads, type HeadPath, type HeadScores } from "./stream-heads.js";
+export {
+  StreamScorer,
+  AnswerScoring,
+  type HeadScore,
+  type ScoreDetail,
+  type ScoredTrigger,
+  type ScoredVerdict,
+  type StreamLabels,
+} from "./stream-scoring.js";

@@ -4,6 +4,7 @@
  */
 import { LlamaFfiContext, LlamaFfiModel, type LlamaLibrary } from "../llama-ffi/index.js";
 import { flashAttentionOf } from "../engine-options.js";
+import { ffiDevice } from "../load-backend.js";
 import type { HiddenStateEngine, HiddenStateEngineOptions, HiddenStateItem } from "./hidden-state-engine.js";
 
 export class LlamaFfiHiddenStateEngine implements HiddenStateEngine {
@@ -14,6 +15,7 @@ export class LlamaFfiHiddenStateEngine implements HiddenStateEngine {
     readonly model: LlamaFfiModel,
     readonly context: LlamaFfiContext,
     readonly sequences: number,
+    readonly device: string,
   ) {}
 
   /**
@@ -24,9 +26,8 @@ export class LlamaFfiHiddenStateEngine implements HiddenStateEngine {
     library: LlamaLibrary,
     options: HiddenStateEngineOptions,
   ): Promise<LlamaFfiHiddenStateEngine> {
-    const model = await LlamaFfiModel.load(library, options.ggufPath, {
-      gpuLayers: options.gpu === "auto" && library.supportsGpuOffload ? 999 : 0,
-    });
+    const onGpu = options.gpu === "auto" && library.supportsGpuOffload;
+    const model = await LlamaFfiModel.load(library, options.ggufPath, { gpuLayers: onGpu ? 999 : 0 });
     const sequences = options.sequences;
     try {
       const context = await LlamaFfiContext.create(model, {
@@ -41,7 +42,7 @@ export class LlamaFfiHiddenStateEngine implements HiddenStateEngine {
         threads: options.threads,
         skipLmHead: true,
       });
-      return new LlamaFfiHiddenStateEngine(library, model, context, sequences);
+      return new LlamaFfiHiddenStateEngine(library, model, context, sequences, ffiDevice(library, onGpu));
     } catch (error) {
       model.dispose();
       throw error;

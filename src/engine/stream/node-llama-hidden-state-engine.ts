@@ -62,6 +62,11 @@ export class NodeLlamaHiddenStateEngine implements HiddenStateEngine {
     return this.model.embeddingVectorSize;
   }
 
+  /** "cpu", "cuda", "vulkan" or "metal". */
+  get device(): string {
+    return this.llama.gpu === false ? "cpu" : this.llama.gpu;
+  }
+
   private async slot(seq: number): Promise<Slot> {
     if (!Number.isInteger(seq) || seq < 0 || seq >= this.sequences) {
       throw new RangeError(`sequence id ${seq} is out of range (0..${this.sequences - 1})`);

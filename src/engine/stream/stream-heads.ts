@@ -100,8 +100,13 @@ export class StreamHeads {
     const categoryProbs = linear(p.category, p.categoryLabels.length);
     const riskIndex = argmax(riskProbs);
     const categoryIndex = argmax(categoryProbs);
-    const probabilities = { Safe: 0, Unsafe: 0, Controversial: 0 } as TierProbabilities;
-    p.riskTiers.forEach((tier, i) => (probabilities[tier] = riskProbs[i]!));
+    // the risk map names each tier exactly once (checked when the weights are read)
+    const of = (tier: RiskTier) => riskProbs[p.riskTiers.indexOf(tier)]!;
+    const probabilities: TierProbabilities = {
+      Safe: of("Safe"),
+      Unsafe: of("Unsafe"),
+      Controversial: of("Controversial"),
+    };
     return {
       riskProbs,
       categoryProbs,

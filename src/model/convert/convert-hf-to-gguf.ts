@@ -6,7 +6,14 @@
  * converted (F32 / F16 / Q8_0) and appended; memory stays at a few chunks whatever the model size. The output
  * is written to a temporary file beside `outFile` and renamed into place only once complete and fsynced.
  * Tensors the GGUF must not contain (Qwen3Guard-Stream heads, anything else unknown) are skipped and reported.
+ *
+ * Besides what llama.cpp reads, the file records (llama.cpp ignores unknown metadata keys, not unknown tensors):
+ * `qwen3guard.kind` (gen | stream-backbone | qwen3, see model-kind.ts), `qwen3guard.converter_version`,
+ * `qwen3guard.source_model` (the hub repository, for a folder of the hub cache), `qwen3guard.synthetic` (for
+ * synthetic checkpoints) and, last, `qwen3guard.sha256` (the file's own digest, see gguf/gguf-integrity.ts).
+ * An interrupted conversion (an error, SIGINT, SIGTERM) leaves no file: see src/model/temp-files.ts.
  */
+import path from "node:path";
 import { loadHfConfig, type Qwen3Config } from "../hf-config.js";
 import { GgmlType, ggmlTypeName } from "../gguf/ggml-types.js";
 import { gguf } from "../gguf/gguf-value.js";
@@ -14,15 +21,31 @@ import { writeGguf, type GgufTensorToWrite } from "../gguf/gguf-writer.js";
 import { encodeF16, encodeF32, quantizeQ8_0 } from "../gguf/quantize.js";
 import { ConvertError } from "./convert-error.js";
 import { HfCheckpoint } from "./hf-checkpoint.js";
+import { GGUF_DIGEST_KEY } from "../gguf/gguf-integrity.js";
+import {
+  CONVERTER_VERSION_GGUF_KEY,
+  MODEL_KIND_GGUF_KEY,
+  SOURCE_MODEL_GGUF_KEY,
+  folderKind,
+  recordedKindOf,
+  type RecordedModelKind,
+} from "../model-kind.js";
 import { SYNTHETIC_GGUF_KEY, syntheticMarkerOf } from "../synthetic-marker.js";
+import { removeStalePartials } from "../temp-files.js";
 import { readHfTokenizerMetadata } from "./hf-tokenizer-metadata.js";
-import { buildQwen3Metadata, modelNameFromDir } from "./qwen3-gguf-metadata.js";
+import { buildQwen3Metadata, hubRepoFromDir, modelNameFromDir } from "./qwen3-gguf-metadata.js";
 import {
   GGUF_OUTPUT_TYPES,
   planQwen3Tensors,
   type GgufOutputType,
   type PlannedTensor,
 } from "./qwen3-tensor-plan.js";
+
+/**
+ * Bump when the converter's output for the same inputs changes: old cache entries are then not reused.
+ * 2: records qwen3guard.kind, qwen3guard.converter_version, qwen3guard.source_model and qwen3guard.sha256.
+ */
+export const CONVERTER_VERSION = "2";
 
 export interface ConvertProgress {
   /** GGUF name of the tensor being written. */
@@ -53,6 +76,8 @@ export interface ConvertResult {
   tensorTypes: Record<string, string>;
   /** Checkpoint tensors left out of the GGUF (e.g. Qwen3Guard-Stream heads). */
   skippedTensors: string[];
+  /** The kind recorded under `qwen3guard.kind`. */
+  kind: RecordedModelKind;
   bytesTotal: number;
 }
 
@@ -120,6 +145,11 @@ export async function convertHfToGguf(options: ConvertOptions): Promise<ConvertR
     const metadata = buildQwen3Metadata(config, tokenizer, type, options.name ?? modelNameFromDir(modelDir));
     const synthetic = syntheticMarkerOf(config.raw);
     if (synthetic !== undefined) metadata.set(SYNTHETIC_GGUF_KEY, gguf.str(synthetic));
+    const kind = recordedKindOf(folderKind([config.architecture], tokenizer.chatTemplate).kind)!;
+    metadata.set(MODEL_KIND_GGUF_KEY, gguf.str(kind));
+    metadata.set(CONVERTER_VERSION_GGUF_KEY, gguf.str(CONVERTER_VERSION));
+    const hubRepo = hubRepoFromDir(modelDir);
+    if (hubRepo !== undefined) metadata.set(SOURCE_MODEL_GGUF_KEY, gguf.str(hubRepo));
     const tensors: GgufTensorToWrite[] = plan.map((t) => ({
       name: t.ggufName,
       ne: t.ne,
@@ -128,7 +158,10 @@ export async function convertHfToGguf(options: ConvertOptions): Promise<ConvertR
     }));
     const indexByName = new Map(plan.map((t, i) => [t.ggufName, i + 1]));
     let bytesTotal = 0;
+    // Temporary files a killed earlier process left beside the output.
+    removeStalePartials(path.dirname(path.resolve(outFile)));
     await writeGguf(outFile, metadata, tensors, {
+      digestKey: GGUF_DIGEST_KEY,
       onProgress: (written, total, tensorName) => {
         bytesTotal = total;
         onProgress?.({
@@ -145,6 +178,7 @@ export async function convertHfToGguf(options: ConvertOptions): Promise<ConvertR
       type,
       tensorTypes: Object.fromEntries(plan.map((t) => [t.ggufName, ggmlTypeName(t.type)])),
       skippedTensors,
+      kind,
       bytesTotal,
     };
   } finally {

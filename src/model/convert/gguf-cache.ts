@@ -10,20 +10,26 @@
  * `verify: true` to always hash. The file name always comes from the content hash.
  *
  * Concurrent conversions of the same model each write a uniquely named temporary file and rename it into
- * place; both results are complete and identical, so the last rename winning is harmless. Temporary files
- * left by a killed process are removed on the next run.
+ * place; both results are complete and identical, so the last rename winning is harmless. An interrupted
+ * conversion removes its temporary file (src/model/temp-files.ts); those of a killed process are removed on the
+ * next run.
+ *
+ * A cached file is checked before it is returned: the quick check of gguf/gguf-integrity.ts (the header parses,
+ * the size is the one the header implies), and with `verify` the full one (the SHA-256 the file records). A
+ * damaged file is removed and converted again, with a warning.
  */
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { resolveCacheDir } from "../cache-dir.js";
-import { convertHfToGguf, type ConvertProgress } from "./convert-hf-to-gguf.js";
+import { quickCheckGguf, verifyGguf } from "../gguf/gguf-integrity.js";
+import { removeStalePartials } from "../temp-files.js";
+import { CONVERTER_VERSION, convertHfToGguf, type ConvertProgress } from "./convert-hf-to-gguf.js";
 import { ConvertError } from "./convert-error.js";
 import { listWeightFiles } from "./hf-checkpoint.js";
 import { GGUF_OUTPUT_TYPES, type GgufOutputType } from "./qwen3-tensor-plan.js";
 
-/** Bump when the converter's output for the same inputs changes: old cache entries are then not reused. */
-export const CONVERTER_VERSION = "1";
+export { CONVERTER_VERSION };
 
 const OPTIONAL_INPUTS = ["chat_template.jinja", "chat_template.json"];
 const REQUIRED_INPUTS = ["config.json", "tokenizer.json", "tokenizer_config.json"];
@@ -35,9 +41,16 @@ export interface EnsureGgufOptions {
   type?: GgufOutputType;
   /** Cache root (default: `$QWEN3GUARD_CACHE` or `~/.cache/qwen3guard`). */
   cacheDir?: string;
-  /** Always hash the inputs' content, ignoring the size/mtime pre-check. */
+  /**
+   * Always hash the inputs' content, ignoring the size/mtime pre-check, and check a cached GGUF against the
+   * SHA-256 it records (not only its size).
+   */
   verify?: boolean;
   onProgress?: (progress: EnsureGgufProgress) => void;
+  /** Progress of the full check of a cached GGUF (`verify`). */
+  onVerifyProgress?: (bytesDone: number, bytesTotal: number) => void;
+  /** Receives the message when a damaged cached GGUF is rebuilt (default: a process warning). */
+  warn?: (message: string) => void;
 }
 
 export interface EnsureGgufResult {
@@ -46,6 +59,8 @@ export interface EnsureGgufResult {
   hash: string;
   /** How the file was found: pre-check hit, content-hash hit, or a fresh conversion. */
   source: "fingerprint" | "content" | "converted";
+  /** Set when a cached file was found damaged and converted again: what was wrong with it. */
+  rebuilt?: string;
 }
 
 /** The input files of a model folder that determine the conversion, sorted by relative name. */
@@ -109,22 +124,6 @@ export async function contentHash(
   return h.digest("hex").slice(0, 32);
 }
 
-/** Remove temporary files whose writing process no longer exists. */
-function removeStalePartials(dir: string): void {
-  for (const name of fs.readdirSync(dir)) {
-    const m = /^\..+\.(\d+)-[0-9a-f]+\.partial$/.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch (error) {
-      alive = (error as NodeJS.ErrnoException).code === "EPERM";
-    }
-    if (!alive) fs.rmSync(path.join(dir, name), { force: true });
-  }
-}
-
 function writeFileAtomic(file: string, text: string): void {
   const tmp = `${file}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
   fs.writeFileSync(tmp, text);
@@ -148,7 +147,19 @@ export async function ensureGgufDetailed(
   const ggufDir = path.join(resolveCacheDir(options.cacheDir), "gguf");
   const indexDir = path.join(ggufDir, "index");
   fs.mkdirSync(indexDir, { recursive: true });
+  removeStalePartials(ggufDir);
   const fileFor = (hash: string): string => path.join(ggufDir, `${hash}-${type}.gguf`);
+  const warn = options.warn ?? ((message: string) => process.emitWarning(message, "Qwen3GuardCache"));
+  let rebuilt: string | undefined;
+  /** Whether the cached file is whole; a damaged one is removed (and reported) so that it is converted again. */
+  const usable = async (file: string, full: boolean): Promise<boolean> => {
+    const problem = full ? (await verifyGguf(file, options.onVerifyProgress)).problem : quickCheckGguf(file);
+    if (problem === undefined) return true;
+    rebuilt = problem;
+    warn(`the cached GGUF ${file} is damaged (${problem}): converting ${modelDir} again`);
+    fs.rmSync(file, { force: true });
+    return false;
+  };
 
   const files = conversionInputs(modelDir);
   const fp = fingerprint(modelDir, files, type);
@@ -159,7 +170,8 @@ export async function ensureGgufDetailed(
       if (
         typeof entry.hash === "string" &&
         /^[0-9a-f]{32}$/.test(entry.hash) &&
-        fs.existsSync(fileFor(entry.hash))
+        fs.existsSync(fileFor(entry.hash)) &&
+        (await usable(fileFor(entry.hash), false))
       ) {
         return { path: fileFor(entry.hash), hash: entry.hash, source: "fingerprint" };
       }
@@ -173,8 +185,7 @@ export async function ensureGgufDetailed(
   );
   const out = fileFor(hash);
   let source: EnsureGgufResult["source"] = "content";
-  if (!fs.existsSync(out)) {
-    removeStalePartials(ggufDir);
+  if (!fs.existsSync(out) || !(await usable(out, options.verify === true))) {
     await convertHfToGguf({
       modelDir,
       outFile: out,
@@ -187,7 +198,7 @@ export async function ensureGgufDetailed(
     indexFile,
     JSON.stringify({ hash, type, modelDir: path.resolve(modelDir), converter: CONVERTER_VERSION }),
   );
-  return { path: out, hash, source };
+  return { path: out, hash, source, ...(rebuilt !== undefined ? { rebuilt } : {}) };
 }
 
 /** The path of the cached GGUF for a model folder, converting it first if needed. */

@@ -2,7 +2,9 @@
  * The GGUF metadata llama.cpp's `qwen3` architecture reads, built from config.json and the tokenizer files.
  * `qwen3.pooling_type` is deliberately absent (no pooling: per-token hidden states stay available).
  */
+import fs from "node:fs";
 import path from "node:path";
+import { MANIFEST_NAME } from "../hub/hub-cache.js";
 import type { Qwen3Config } from "../hf-config.js";
 import { LlamaFileType } from "../gguf/ggml-types.js";
 import { gguf, type GgufMetadata } from "../gguf/gguf-value.js";
@@ -28,6 +30,28 @@ export function modelNameFromDir(modelDir: string): string {
   const repo = snap > 0 ? parts[snap - 1] : undefined;
   if (repo?.startsWith("models--")) return repo.split("--").slice(2).join("--") || repo;
   return parts[parts.length - 1] || "qwen3";
+}
+
+/**
+ * The hub repository (`owner/name`) a folder was pulled from: the repo of our own pull manifest
+ * (`qwen3guard pull`), or the name in a Hugging Face cache path (`…/models--owner--name/snapshots/<sha>`);
+ * undefined for any other folder.
+ */
+export function hubRepoFromDir(modelDir: string): string | undefined {
+  try {
+    const manifest = JSON.parse(fs.readFileSync(path.join(modelDir, MANIFEST_NAME), "utf8")) as {
+      repo?: unknown;
+    };
+    if (typeof manifest.repo === "string" && manifest.repo.includes("/")) return manifest.repo;
+  } catch {
+    /* not pulled by qwen3guard */
+  }
+  const parts = path.resolve(modelDir).split(path.sep);
+  const snap = parts.lastIndexOf("snapshots");
+  const repo = snap > 0 ? parts[snap - 1] : undefined;
+  if (!repo?.startsWith("models--")) return undefined;
+  const [owner, ...name] = repo.slice("models--".length).split("--");
+  return owner && name.length > 0 ? `${owner}/${name.join("--")}` : undefined;
 }
 
 function ropeScaling(config: Qwen3Config, md: GgufMetadata): void {

@@ -112,6 +112,12 @@ class Cursor {
     this.pos += 8;
     return this.buf.readBigInt64LE(r);
   }
+  /** Advance over `n` bytes without reading them (they must lie inside the file). */
+  skip(n: number): void {
+    if (this.pos + n > this.size)
+      throw new GgufReadError(`${this.file}: unexpected end of file in the header`);
+    this.pos += n;
+  }
   /** A u64 that must fit a JS safe integer (counts, lengths, offsets). */
   count(what: string): number {
     const v = this.u64();
@@ -182,6 +188,112 @@ function readValue(c: Cursor, file: string): GgufValue {
   const type = typeOf(c.u32(), file);
   if (type === "array") return readArray(c, file, 0);
   return { type, value: readScalar(c, type) } as GgufValue;
+}
+
+const FIXED_SIZE: Partial<Record<GgufValueType, number>> = {
+  uint8: 1,
+  int8: 1,
+  bool: 1,
+  uint16: 2,
+  int16: 2,
+  uint32: 4,
+  int32: 4,
+  float32: 4,
+  uint64: 8,
+  int64: 8,
+  float64: 8,
+};
+
+function skipValue(c: Cursor, type: GgufValueType, file: string, depth: number): void {
+  const fixed = FIXED_SIZE[type];
+  if (fixed !== undefined) return c.skip(fixed);
+  if (type === "string") return c.skip(c.count("string length"));
+  if (depth > 4) throw new GgufReadError(`${file}: arrays nested too deep`);
+  const itemType = typeOf(c.u32(), file);
+  const n = c.count("array length");
+  const itemSize = FIXED_SIZE[itemType];
+  if (itemSize !== undefined) return c.skip(n * itemSize);
+  for (let i = 0; i < n; i++) skipValue(c, itemType, file, depth + 1);
+}
+
+/** The layout of a GGUF file, read without decoding its metadata values (see {@link scanGgufLayout}). */
+export interface GgufLayoutScan {
+  fileSize: number;
+  alignment: number;
+  dataStart: number;
+  tensorCount: number;
+  /**
+   * The file size the header implies: the data start plus the end of the last tensor padded to the alignment (GGUF
+   * writers pad every tensor); undefined when a tensor has a type whose size is unknown.
+   */
+  impliedSize: number | undefined;
+  /** The string values asked for, with the file offset of each value (its type tag). */
+  strings: Map<string, { value: string; offset: number }>;
+}
+
+/**
+ * Walk a GGUF header, skipping every metadata value except `general.alignment` and the string keys asked for:
+ * a few ms for a 150k-token vocabulary, where GgufFile.open decodes every token. Throws GgufReadError like
+ * GgufFile.open (bad magic, a header running past the end, a tensor extending past the end of the file).
+ */
+export function scanGgufLayout(filePath: string, stringKeys: readonly string[] = []): GgufLayoutScan {
+  const fd = fs.openSync(filePath, "r");
+  try {
+    const size = fs.fstatSync(fd).size;
+    const c = new Cursor(fd, size, filePath);
+    if (size < 24 || c.u32() !== GGUF_MAGIC)
+      throw new GgufReadError(`${filePath}: not a GGUF file (bad magic)`);
+    const version = c.u32();
+    if (version !== 2 && version !== 3) {
+      throw new GgufReadError(`${filePath}: GGUF version ${version} is not supported (expected 2 or 3)`);
+    }
+    const tensorCount = c.count("tensor count");
+    const kvCount = c.count("metadata count");
+    const wanted = new Set(stringKeys);
+    const strings = new Map<string, { value: string; offset: number }>();
+    let alignment = GGUF_DEFAULT_ALIGNMENT;
+    for (let i = 0; i < kvCount; i++) {
+      const key = c.str();
+      const offset = c.pos;
+      const type = typeOf(c.u32(), filePath);
+      if (key === "general.alignment" && type === "uint32") alignment = c.u32();
+      else if (wanted.has(key) && type === "string") strings.set(key, { value: c.str(), offset });
+      else skipValue(c, type, filePath, 0);
+    }
+    if (alignment <= 0) throw new GgufReadError(`${filePath}: invalid general.alignment ${alignment}`);
+    const raw: { name: string; ne: number[]; type: number; rel: number }[] = [];
+    for (let i = 0; i < tensorCount; i++) {
+      const name = c.str();
+      const nDims = c.u32();
+      if (nDims > 4) throw new GgufReadError(`${filePath}: tensor ${name} has ${nDims} dimensions`);
+      const ne: number[] = [];
+      for (let d = 0; d < nDims; d++) ne.push(c.count("dimension"));
+      raw.push({ name, ne, type: c.u32(), rel: c.count("tensor offset") });
+    }
+    const dataStart = Math.ceil(c.pos / alignment) * alignment;
+    let end: number | undefined = 0;
+    for (const { name, ne, type, rel } of raw) {
+      if (!isKnownGgmlType(type)) {
+        end = undefined;
+        continue;
+      }
+      const byteLength = ggmlTensorByteLength(type, ne);
+      if (dataStart + rel + byteLength > size) {
+        throw new GgufReadError(`${filePath}: tensor ${name} extends past the end of the file (truncated?)`);
+      }
+      if (end !== undefined) end = Math.max(end, Math.ceil((rel + byteLength) / alignment) * alignment);
+    }
+    return {
+      fileSize: size,
+      alignment,
+      dataStart,
+      tensorCount,
+      impliedSize: end === undefined ? undefined : dataStart + end,
+      strings,
+    };
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** An open GGUF file. Call `close()` when done. */

@@ -6,10 +6,18 @@
  * tensor (or one chunk) at a time: a multi-GiB model never has to be in memory. The file is written to a unique
  * temporary name in the same folder, fsynced and renamed into place: readers never see a half-written file, and
  * concurrent writers of the same path do not disturb each other (the last rename wins, each file is complete).
+ * The temporary file is registered with the process-wide registry of src/model/temp-files.ts: an interrupted
+ * process (SIGINT/SIGTERM) removes it before exiting.
+ *
+ * With `digestKey`, the file records its own SHA-256 under that metadata key (a 64-character lowercase hex
+ * string): the digest of the whole file with the 64 bytes of that value read as ASCII "0"s. The header is
+ * written with the zeros, the data is hashed as it is written, and the digest is written over the zeros before
+ * the file is synced and renamed (see gguf-integrity.ts for the check).
  */
-import { randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { temporaryPathFor, testPauseAfterFirstTensor, trackTemporaryFile } from "../temp-files.js";
 import { ggmlTensorByteLength, ggmlTypeName } from "./ggml-types.js";
 import {
   GgufValueTypeId,
@@ -43,7 +51,13 @@ export interface GgufTensorToWrite {
 export interface WriteGgufOptions {
   /** Called after each chunk of tensor data is written, with the cumulative data bytes written and the total. */
   onProgress?: (written: number, total: number, tensorName: string) => void;
+  /** Record the file's SHA-256 under this metadata key (written last among the metadata; see above). */
+  digestKey?: string;
 }
+
+/** Length of a SHA-256 digest in hex, and the placeholder the digest is computed over. */
+export const GGUF_DIGEST_HEX_LENGTH = 64;
+export const GGUF_DIGEST_PLACEHOLDER = "0".repeat(GGUF_DIGEST_HEX_LENGTH);
 
 /** Growable little-endian byte buffer for the header. */
 class ByteSink {
@@ -197,6 +211,8 @@ export interface GgufLayout {
   dataStart: number;
   /** Total bytes of the data section including padding after the last tensor. */
   dataSize: number;
+  /** Offset in the header of each metadata value (its type tag). */
+  valueOffsets: Map<string, number>;
 }
 
 /** Compute the header bytes and the data layout for a metadata set and a list of tensors. */
@@ -215,8 +231,10 @@ export function layoutGguf(metadata: GgufMetadata, tensors: readonly GgufTensorT
   sink.u32(GGUF_VERSION);
   sink.u64(tensors.length);
   sink.u64(metadata.size);
+  const valueOffsets = new Map<string, number>();
   for (const [key, value] of metadata) {
     sink.str(key);
+    valueOffsets.set(key, sink.length);
     writeValue(sink, value, key);
   }
   const layout: { offset: number; size: number }[] = [];
@@ -237,16 +255,16 @@ export function layoutGguf(metadata: GgufMetadata, tensors: readonly GgufTensorT
     offset = alignUp(offset + size, alignment);
   }
   sink.zeros(alignUp(sink.length, alignment) - sink.length);
-  return { header: Buffer.from(sink.bytes()), tensors: layout, dataStart: sink.length, dataSize: offset };
+  return {
+    header: Buffer.from(sink.bytes()),
+    tensors: layout,
+    dataStart: sink.length,
+    dataSize: offset,
+    valueOffsets,
+  };
 }
 
-/** A unique temporary path beside `file` (same folder, so the final rename is atomic). */
-export function temporaryPathFor(file: string): string {
-  return path.join(
-    path.dirname(file),
-    `.${path.basename(file)}.${process.pid}-${randomBytes(4).toString("hex")}.partial`,
-  );
-}
+export { temporaryPathFor };
 
 async function writeAll(handle: fs.promises.FileHandle, bytes: Uint8Array): Promise<void> {
   let done = 0;
@@ -266,27 +284,50 @@ export async function writeGguf(
   tensors: readonly GgufTensorToWrite[],
   options: WriteGgufOptions = {},
 ): Promise<void> {
-  const layout = layoutGguf(metadata, tensors);
+  let meta = metadata;
+  if (options.digestKey !== undefined) {
+    // Last, so that nothing after it depends on its bytes; the placeholder has the digest's length.
+    meta = new Map(metadata);
+    meta.delete(options.digestKey);
+    meta.set(options.digestKey, { type: "string", value: GGUF_DIGEST_PLACEHOLDER });
+  }
+  const layout = layoutGguf(meta, tensors);
+  const digestAt =
+    options.digestKey === undefined ? undefined : layout.valueOffsets.get(options.digestKey)! + 4 + 8;
+  const hash = digestAt === undefined ? undefined : createHash("sha256");
   await fs.promises.mkdir(path.dirname(outFile), { recursive: true });
   const tmp = temporaryPathFor(outFile);
-  const handle = await fs.promises.open(tmp, "wx");
-  let closed = false;
+  // Registered before it exists: a sweep running meanwhile (another conversion in this process) must not take
+  // the new file for a leftover of an earlier process with our pid.
+  const tracked = trackTemporaryFile(tmp);
+  let handle: fs.promises.FileHandle;
   try {
-    await writeAll(handle, layout.header);
+    handle = await fs.promises.open(tmp, "wx");
+  } catch (error) {
+    tracked.release();
+    throw error;
+  }
+  let closed = false;
+  const put = async (bytes: Uint8Array): Promise<void> => {
+    hash?.update(bytes);
+    await writeAll(handle, bytes);
+  };
+  try {
+    await put(layout.header);
     let position = 0; // bytes of the data section written so far
     const padding = new Uint8Array(64);
     for (const [i, t] of tensors.entries()) {
       const { offset, size } = layout.tensors[i]!;
       while (position < offset) {
         const n = Math.min(padding.length, offset - position);
-        await writeAll(handle, padding.subarray(0, n));
+        await put(padding.subarray(0, n));
         position += n;
       }
       let written = 0;
       for await (const chunk of t.data()) {
         written += chunk.byteLength;
         if (written > size) break;
-        await writeAll(handle, chunk);
+        await put(chunk);
         position += chunk.byteLength;
         options.onProgress?.(position, layout.dataSize, t.name);
       }
@@ -295,11 +336,17 @@ export async function writeGguf(
           `tensor ${t.name} (${ggmlTypeName(t.type)} [${t.ne.join(", ")}]): produced ${written} bytes, expected ${size}`,
         );
       }
+      if (i === 0) await testPauseAfterFirstTensor(tmp);
     }
     while (position < layout.dataSize) {
       const n = Math.min(padding.length, layout.dataSize - position);
-      await writeAll(handle, padding.subarray(0, n));
+      await put(padding.subarray(0, n));
       position += n;
+    }
+    if (hash !== undefined && digestAt !== undefined) {
+      const digest = Buffer.from(hash.digest("hex"), "latin1");
+      const { bytesWritten } = await handle.write(digest, 0, digest.length, digestAt);
+      if (bytesWritten !== digest.length) throw new GgufWriteError(`${tmp}: short write of the digest`);
     }
     await handle.sync();
     await handle.close();
@@ -310,6 +357,8 @@ export async function writeGguf(
     if (!closed) await handle.close().catch(() => undefined);
     await fs.promises.rm(tmp, { force: true });
     throw error;
+  } finally {
+    tracked.release();
   }
 }
 

@@ -37,10 +37,19 @@ const HUB_CODES: Record<HubErrorReason, string> = {
   "offline-not-cached": "HUB_OFFLINE_NOT_CACHED",
 };
 
-/** Text appended to every "cannot download" message: the ways to supply a model without the hub. */
-export const SUPPLY_BY_PATH_HINT =
-  "download the model elsewhere and pass the folder with --model /path/to/Qwen3Guard-Gen-0.6B, " +
-  "or a GGUF file with --model file.gguf, or set HF_ENDPOINT to a mirror.";
+/**
+ * Text appended to every "cannot download" message: the ways to supply a model without the hub. Given the hub
+ * name, the example folder is that model's (a Stream name never suggests a Gen folder).
+ */
+export function supplyByPathHint(repo?: string): string {
+  const folder = repo === undefined ? "model-folder" : (repo.split("@")[0]!.split("/").pop() ?? repo);
+  return (
+    `download ${repo === undefined ? "the model" : repo.split("@")[0]} elsewhere and pass its folder with ` +
+    `--model /path/to/${folder}, or a GGUF file with --model file.gguf, or set HF_ENDPOINT to a mirror.`
+  );
+}
+
+export const SUPPLY_BY_PATH_HINT = supplyByPathHint();
 
 /** The hub (or the mirror in HF_ENDPOINT) could not be reached at all: DNS, refused, reset, timeout. */
 export class HubUnreachableError extends HubError {

@@ -5,6 +5,7 @@ export {
   HubHttpError,
   ChecksumMismatchError,
   SUPPLY_BY_PATH_HINT,
+  supplyByPathHint,
   type HubErrorReason,
 } from "./errors.js";
 export { pullModel, type PullOptions, type PullProgress, type PullResult } from "./pull-model.js";

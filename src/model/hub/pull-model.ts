@@ -11,7 +11,7 @@
  */
 import { listFiles, modelInfo } from "@huggingface/hub";
 import { downloadVerifiedFile } from "./download-file.js";
-import { HubError, SUPPLY_BY_PATH_HINT, HubUnreachableError } from "./errors.js";
+import { HubError, supplyByPathHint, HubUnreachableError } from "./errors.js";
 import { selectModelFiles, type RepoFile, type SnapshotKind } from "./file-selection.js";
 import { createHubFetch, toHubError } from "./hub-fetch.js";
 import {
@@ -87,7 +87,7 @@ export async function pullModel(spec: string, opts: PullOptions = {}): Promise<P
     throw new HubError(
       "offline-not-cached",
       `${ref.repo}@${ref.revision} is not in the cache (${settings.cacheDir}) and offline mode is on ` +
-        `(HF_HUB_OFFLINE): unset it to download, or ${SUPPLY_BY_PATH_HINT}`,
+        `(HF_HUB_OFFLINE): unset it to download, or ${supplyByPathHint(ref.repo)}`,
     );
   }
   // A commit sha names immutable content: a complete cached copy is final.

@@ -1,6 +1,7 @@
 /** Synthetic Qwen3 / Qwen3Guard checkpoints: seeded random ones and hand-crafted ones, in the official layout. */
 export {
   synthesizeModel,
+  synthesizeModelAsync,
   synthTensorValues,
   type SynthesizeOptions,
   type SynthesizeResult,
@@ -8,6 +9,7 @@ export {
 export {
   writeModelFolder,
   writeCheckpointFolder,
+  writeCheckpointFolderAsync,
   type WriteModelFolderOptions,
   type CheckpointFolderOptions,
   type TensorSource,

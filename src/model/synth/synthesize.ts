@@ -9,7 +9,13 @@ import { parseHfConfig, type Qwen3Config } from "../hf-config.js";
 import { SeededRandom, streamSeed } from "./prng.js";
 import { synthConfigJson, type SynthDtype, type SynthKind, type SynthShape } from "./presets.js";
 import { checkpointTensors, type TensorSpec } from "./tensor-layout.js";
-import { writeCheckpointFolder, type TensorSource, type WriteProgress } from "./write-folder.js";
+import {
+  writeCheckpointFolder,
+  writeCheckpointFolderAsync,
+  type CheckpointFolderOptions,
+  type TensorSource,
+  type WriteProgress,
+} from "./write-folder.js";
 
 export interface SynthesizeOptions {
   kind: SynthKind;
@@ -42,7 +48,10 @@ export function synthTensorValues(spec: TensorSpec, seed: number): Float32Array 
   return rng.fillNormal(out, 1 / Math.sqrt(fanIn));
 }
 
-export function synthesizeModel(options: SynthesizeOptions): SynthesizeResult {
+function planSynthesis(options: SynthesizeOptions): {
+  folder: CheckpointFolderOptions;
+  result: (config: Qwen3Config) => SynthesizeResult;
+} {
   const dtype = options.dtype ?? "f32";
   const seed = options.seed ?? 0;
   const configJson = synthConfigJson({
@@ -54,19 +63,35 @@ export function synthesizeModel(options: SynthesizeOptions): SynthesizeResult {
   });
   const specs = checkpointTensors(parseHfConfig(configJson));
   const sources = specs.map((spec): TensorSource => ({ spec, values: () => synthTensorValues(spec, seed) }));
-  const config = writeCheckpointFolder({
-    outDir: options.outDir,
-    configJson,
-    sources,
-    dtype,
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
   const parameterCount = specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1), 0);
   return {
-    outDir: options.outDir,
-    config,
-    tensorCount: specs.length,
-    parameterCount,
-    bytes: parameterCount * (dtype === "f32" ? 4 : 2),
+    folder: {
+      outDir: options.outDir,
+      configJson,
+      sources,
+      dtype,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    },
+    result: (config) => ({
+      outDir: options.outDir,
+      config,
+      tensorCount: specs.length,
+      parameterCount,
+      bytes: parameterCount * (dtype === "f32" ? 4 : 2),
+    }),
   };
+}
+
+export function synthesizeModel(options: SynthesizeOptions): SynthesizeResult {
+  const plan = planSynthesis(options);
+  return plan.result(writeCheckpointFolder(plan.folder));
+}
+
+/**
+ * {@link synthesizeModel}, yielding between tensors so that an interrupted process removes its half-written
+ * weights and exits (the CLI's `synth`).
+ */
+export async function synthesizeModelAsync(options: SynthesizeOptions): Promise<SynthesizeResult> {
+  const plan = planSynthesis(options);
+  return plan.result(await writeCheckpointFolderAsync(plan.folder));
 }

@@ -6,7 +6,13 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { writeSafetensors, type SafetensorsDtype } from "../safetensors.js";
+import {
+  writeSafetensors,
+  writeSafetensorsAsync,
+  type SafetensorsDtype,
+  type TensorToWrite,
+} from "../safetensors.js";
+import { removeStalePartials } from "../temp-files.js";
 import { CAUSAL_LM_ARCHITECTURE, parseHfConfig, type Qwen3Config } from "../hf-config.js";
 import { checkpointTensors, type TensorSpec } from "./tensor-layout.js";
 import { ENDOFTEXT_ID, IM_END_ID, torchDtypeName, type SynthDtype } from "./presets.js";
@@ -54,8 +60,16 @@ function generationConfig(config: Qwen3Config): Record<string, unknown> {
   return base;
 }
 
-/** Write a complete model folder from lazily produced tensors. Returns the parsed config. */
-export function writeCheckpointFolder(options: CheckpointFolderOptions): Qwen3Config {
+interface FolderPlan {
+  config: Qwen3Config;
+  configJson: Record<string, unknown>;
+  chatTemplate: string | undefined;
+  weightsFile: string;
+  tensors: TensorToWrite[];
+  onTensor: (index: number, total: number, name: string) => void;
+}
+
+function planFolder(options: CheckpointFolderOptions): FolderPlan {
   const configJson = { ...options.configJson, torch_dtype: torchDtypeName(options.dtype) };
   const config = parseHfConfig(configJson, path.join(options.outDir, "config.json"));
   const storage = STORAGE_DTYPE[options.dtype];
@@ -70,30 +84,53 @@ export function writeCheckpointFolder(options: CheckpointFolderOptions): Qwen3Co
       : config.architecture === CAUSAL_LM_ARCHITECTURE
         ? genChatTemplate()
         : qwen3ChatTemplate());
-
   fs.mkdirSync(options.outDir, { recursive: true });
-  writeSafetensors(
-    path.join(options.outDir, "model.safetensors"),
-    options.sources.map((s) => ({
+  // Temporary files an interrupted run of an earlier process left here.
+  removeStalePartials(options.outDir);
+  return {
+    config,
+    configJson,
+    chatTemplate,
+    weightsFile: path.join(options.outDir, "model.safetensors"),
+    tensors: options.sources.map((s) => ({
       name: s.spec.name,
       dtype: storage,
       shape: s.spec.shape,
       values: s.values,
     })),
-    { format: "pt" },
-    (done, total, name) => {
+    onTensor: (done, total, name) => {
       bytesDone += sizes[done - 1]!;
       options.onProgress?.({ tensorsDone: done, tensorCount: total, name, bytesDone, bytesTotal });
     },
-  );
-  fs.writeFileSync(path.join(options.outDir, "config.json"), JSON.stringify(configJson, null, 2) + "\n");
+  };
+}
+
+function finishFolder(options: CheckpointFolderOptions, plan: FolderPlan): Qwen3Config {
+  fs.writeFileSync(path.join(options.outDir, "config.json"), JSON.stringify(plan.configJson, null, 2) + "\n");
   fs.writeFileSync(
     path.join(options.outDir, "generation_config.json"),
-    JSON.stringify(generationConfig(config), null, 2) + "\n",
+    JSON.stringify(generationConfig(plan.config), null, 2) + "\n",
   );
-  if (options.withTokenizer !== false && chatTemplate !== undefined)
-    writeTokenizerFiles(options.outDir, chatTemplate);
-  return config;
+  if (options.withTokenizer !== false && plan.chatTemplate !== undefined)
+    writeTokenizerFiles(options.outDir, plan.chatTemplate);
+  return plan.config;
+}
+
+/** Write a complete model folder from lazily produced tensors. Returns the parsed config. */
+export function writeCheckpointFolder(options: CheckpointFolderOptions): Qwen3Config {
+  const plan = planFolder(options);
+  writeSafetensors(plan.weightsFile, plan.tensors, { format: "pt" }, plan.onTensor);
+  return finishFolder(options, plan);
+}
+
+/**
+ * {@link writeCheckpointFolder}, yielding between tensors: an interrupted process (SIGINT, SIGTERM) removes the
+ * half-written weights and exits (see src/model/temp-files.ts). The CLI's `synth` uses this form.
+ */
+export async function writeCheckpointFolderAsync(options: CheckpointFolderOptions): Promise<Qwen3Config> {
+  const plan = planFolder(options);
+  await writeSafetensorsAsync(plan.weightsFile, plan.tensors, { format: "pt" }, plan.onTensor);
+  return finishFolder(options, plan);
 }
 
 export interface WriteModelFolderOptions {
