@@ -8,7 +8,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { writeGguf } from "../../src/model/gguf/gguf-writer.js";
-import { GgufFile, GgufReadError, visitGgufMetadata } from "../../src/model/gguf/gguf-reader.js";
+import {
+  GgufFile,
+  GgufReadError,
+  readGgufScalars,
+  visitGgufMetadata,
+} from "../../src/model/gguf/gguf-reader.js";
 import {
   gguf,
   type GgufArrayItem,
@@ -113,6 +118,29 @@ test("visitGgufMetadata delivers every value GgufFile.open reads, and skips the 
     [...expected.metadata].filter(([, v]) => v.type !== "array").map(([k]) => k),
   );
   assert.deepEqual(scalars.get("a.last"), gguf.str("end"));
+});
+
+test("readGgufScalars reads every value but the items of arrays, which it lists empty, skipped undecoded", async () => {
+  const md: GgufMetadata = new Map<string, GgufValue>([
+    ["general.architecture", gguf.str("qwen3")],
+    ["tokenizer.ggml.tokens", gguf.strings(["a", "b", "ab"])],
+    ["a.nested", nested],
+    ["a.u64", gguf.u64(2n ** 40n)],
+    ["tokenizer.ggml.token_type", gguf.i32s([1, 1, 1])],
+    ["tokenizer.chat_template", gguf.str("{{ messages }}")],
+  ]);
+  const file = await write("scalars.gguf", md);
+  const expected = GgufFile.open(file);
+  expected.close();
+  const scalars = readGgufScalars(file);
+  assert.deepEqual([...scalars.keys()], [...expected.metadata.keys()]);
+  for (const [key, value] of expected.metadata) {
+    if (value.type === "array") assert.deepEqual(scalars.get(key), { ...value, value: [] }, key);
+    else assert.deepEqual(scalars.get(key), value, key);
+  }
+  const cut = path.join(dir, "scalars-cut.gguf");
+  fs.writeFileSync(cut, fs.readFileSync(file).subarray(0, 80));
+  assert.throws(() => readGgufScalars(cut), GgufReadError);
 });
 
 test("visitGgufMetadata refuses a truncated header or a non-GGUF file like GgufFile.open", async () => {
