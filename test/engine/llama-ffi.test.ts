@@ -201,6 +201,34 @@ test("a logits context returns next-token logits: the tied LM head applied to th
   });
 });
 
+for (const nOutputsMax of [4, 1]) {
+  test(`readLogits reads the rows decodeLogitsAt copies, in place, inside the decode queue (nOutputsMax ${nOutputsMax})`, async () => {
+    // with nOutputsMax 1 the two rows come from two llama_decode calls: the first is copied, the last read in place
+    const ids = tokenIds(12, 12);
+    const items = [{ seq: 0, tokens: ids, outputAt: [3, 11] }];
+    await withContext({ ...exact, embeddings: false, nOutputsMax }, async (ctx) => {
+      const copied = await ctx.decodeLogitsAt(items);
+      await ctx.clear();
+      // another decode queued behind it cannot touch the rows while read runs
+      let read: number[][] = [];
+      const first = ctx.readLogits(items, (rows) => {
+        read = rows[0]!.map((row) => Array.from(row));
+        return rows[0]!.length;
+      });
+      const second = ctx.decodeLogits([{ seq: 0, tokens: [ids[0]!] }]);
+      assert.equal(await first, 2);
+      await second;
+      assert.equal(read.length, 2);
+      assert.equal(maxAbsDiff([Float32Array.from(read[0]!)], [copied[0]![0]!]), 0);
+      assert.equal(maxAbsDiff([Float32Array.from(read[1]!)], [copied[0]![1]!]), 0);
+      await assert.rejects(
+        ctx.readLogits([{ seq: 0, tokens: [1], outputAt: [1] }], () => 0),
+        LlamaFfiInputError,
+      );
+    });
+  });
+}
+
 test("concurrent decodes on two contexts are serialized by the process-wide queue", async () => {
   const before = llamaDecodeQueue.settled;
   const a = tokenIds(16, 11);

@@ -104,31 +104,36 @@ class FfiLease implements GenLease {
     readonly reusedTokens: number,
   ) {}
 
-  private async logitsAfter(tokens: readonly number[]): Promise<Float32Array> {
+  /**
+   * Evaluate `tokens` and read the logits after the last one in place (LlamaFfiContext.readLogits): `read` must
+   * take what it needs from the row, which is not a copy (no 0.6 MB array per decode).
+   */
+  private async logitsAfter<T>(tokens: readonly number[], read: (logits: Float32Array) => T): Promise<T> {
     if (tokens.length === 0) throw new Error("at least one token must be evaluated to read a distribution");
-    const [logits] = await this.context.decodeLogits([
-      { seq: this.seq.id, tokens, pos: this.seq.tokens.length },
-    ]);
-    this.seq.tokens.push(...tokens);
-    return logits!;
+    return this.context.readLogits([{ seq: this.seq.id, tokens, pos: this.seq.tokens.length }], (rows) => {
+      this.seq.tokens.push(...tokens);
+      return read(rows[0]![0]!);
+    });
   }
 
   async appendAndScore(
     tokens: readonly number[],
     candidates: readonly number[],
   ): Promise<Map<number, number>> {
-    return candidateProbabilities(await this.logitsAfter(tokens), candidates);
+    return this.logitsAfter(tokens, (logits) => candidateProbabilities(logits, candidates));
   }
 
   async appendAndScoreAt(
     tokens: readonly number[],
     queries: readonly { index: number; candidates: readonly number[] }[],
   ): Promise<Map<number, number>[]> {
-    const [rows] = await this.context.decodeLogitsAt([
-      { seq: this.seq.id, tokens, pos: this.seq.tokens.length, outputAt: queries.map((q) => q.index) },
-    ]);
-    this.seq.tokens.push(...tokens);
-    return queries.map((q, i) => candidateProbabilities(rows![i]!, q.candidates));
+    return this.context.readLogits(
+      [{ seq: this.seq.id, tokens, pos: this.seq.tokens.length, outputAt: queries.map((q) => q.index) }],
+      (rows) => {
+        this.seq.tokens.push(...tokens);
+        return queries.map((q, i) => candidateProbabilities(rows[0]![i]!, q.candidates));
+      },
+    );
   }
 
   async rollback(count: number): Promise<void> {
@@ -139,15 +144,16 @@ class FfiLease implements GenLease {
   }
 
   async appendAndDistribution(tokens: readonly number[]): Promise<Map<number, number>> {
-    const logits = await this.logitsAfter(tokens);
-    return candidateProbabilities(
-      logits,
-      Array.from({ length: logits.length }, (_, i) => i),
+    return this.logitsAfter(tokens, (logits) =>
+      candidateProbabilities(
+        logits,
+        Array.from({ length: logits.length }, (_, i) => i),
+      ),
     );
   }
 
   async evaluateOnly(tokens: readonly number[]): Promise<void> {
-    await this.logitsAfter(tokens);
+    return this.logitsAfter(tokens, () => undefined);
   }
 
   async generateGreedy(
@@ -159,9 +165,11 @@ class FfiLease implements GenLease {
     const out: number[] = [];
     let next: readonly number[] = prompt;
     while (out.length < maxTokens) {
-      const logits = await this.logitsAfter(next);
-      let best = 0;
-      for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+      const best = await this.logitsAfter(next, (logits) => {
+        let argmax = 0;
+        for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[argmax]!) argmax = i;
+        return argmax;
+      });
       if (stopAtEog && QWEN3_EOG.has(best)) break;
       out.push(best);
       next = [best];
