@@ -221,6 +221,16 @@ export class FfiGenEngine implements GenEngine {
     });
   }
 
+  /**
+   * Empty every sequence no request runs on; the shared prefixes stay. Benchmarks start each round from the same
+   * state with it (a long-idle guard whose sequences were given up for room looks the same).
+   */
+  async forgetSequences(): Promise<void> {
+    await Promise.all(
+      this.sequences.filter((s) => s.reserved === 0 && !s.retired).map((s) => this.trim(s, 0)),
+    );
+  }
+
   async dispose(): Promise<void> {
     await this.context.dispose();
     await this.model.dispose();
