@@ -1,13 +1,16 @@
 /**
- * `npm run bench -- gen|gen-concurrency|stream|tokenizer-lag [--json] [options]`: benchmarks on synthetic models (cached in
- * .cache/bench); tokenizer-lag needs no model.
+ * `npm run bench -- gen|gen-concurrency|stream|serve|serve-moderations|tokenizer-lag [--json] [options]`: benchmarks
+ * on synthetic models (cached in .cache/bench); tokenizer-lag needs no model.
  * Prints JSON (with --json) or a short summary; progress goes to stderr. Not part of the test suite.
  */
 import { Command, Option } from "commander";
 import { benchGen } from "./gen.js";
 import { benchGenConcurrency } from "./gen-concurrency.js";
+import { benchServeModerations } from "./serve-moderations.js";
+import { benchServeProxy } from "./serve-proxy.js";
 import { benchStream } from "./stream.js";
 import { benchTokenizerLag } from "./tokenizer-lag.js";
+import { benchStreamVsGen } from "./stream-vs-gen.js";
 
 const program = new Command().name("bench");
 
@@ -117,6 +120,90 @@ program
   .option("--json", "print JSON only")
   .action((o) => {
     const result = benchTokenizerLag({ locales: o.locales, lengths: o.lengths, seed: o.seed });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("serve")
+  .description(
+    "The moderating proxy (serve --demo) vs the upstream alone: added time to first token, added per-token latency, peak RSS with open streams",
+  )
+  .option("--tokens <n>", "tokens per streamed answer", Number, 48)
+  .option("--interval <ms>", "the upstream's pause between chunks", Number, 20)
+  .option("--requests <n>", "timed requests, direct and through the proxy", Number, 8)
+  .option("--streams <n>", "streams open at once for the memory figure", Number, 50)
+  .option(
+    "--threads <n>",
+    "the server's engine threads (1: decodes do not fight other processes for cores)",
+    Number,
+    1,
+  )
+  .option("--json", "print JSON only")
+  .action(async (o) => {
+    const result = await benchServeProxy({
+      tokens: o.tokens,
+      intervalMs: o.interval,
+      requests: o.requests,
+      streams: o.streams,
+      threads: o.threads,
+    });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("stream-vs-gen")
+  .description("streaming cost: Gen re-run every N tokens of a growing answer vs Stream judging every token")
+  .addOption(
+    new Option("--shape <shape>", "synthetic model shape (both models)")
+      .choices(["tiny", "0.6b", "4b", "8b"])
+      .default("0.6b"),
+  )
+  .option(
+    "--lengths <list>",
+    "answer lengths in tokens",
+    (v) => v.split(",").map(Number),
+    [256, 512, 1024, 2048],
+  )
+  .option("--every <n>", "Gen re-moderates every N tokens", Number, 32)
+  .option("--chunk <n>", "Stream push size in tokens (default: --every)", Number)
+  .option("--threads <n>", "compute threads (default: the available cores)", Number)
+  .option("--json", "print JSON only")
+  .action(async (o) => {
+    const result = await benchStreamVsGen({
+      shape: o.shape,
+      lengths: o.lengths,
+      every: o.every,
+      chunk: o.chunk ?? o.every,
+      ...(o.threads ? { threads: o.threads } : {}),
+    });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("serve-moderations")
+  .description("POST /v1/moderations over HTTP vs the library called directly, at several concurrencies")
+  .addOption(
+    new Option("--model <model>", "demo (the toy model of serve --demo) or a synthetic shape")
+      .choices(["demo", "tiny", "0.6b"])
+      .default("demo"),
+  )
+  .option("--requests <n>", "requests per path, concurrency and round", Number, 24)
+  .option("--concurrency <list>", "concurrent clients", (v) => v.split(",").map(Number), [1, 4, 8])
+  .option("--rounds <n>", "alternating library/server rounds per concurrency", Number, 8)
+  .option("--sequences <n>", "engine sequences (Gen requests at once)", Number, 2)
+  .option("--threads <n>", "llama.cpp threads (default: the available cores)", Number)
+  .option("--audit", "write every decision to an audit log")
+  .option("--json", "print JSON only")
+  .action(async (o) => {
+    const result = await benchServeModerations({
+      model: o.model,
+      requests: o.requests,
+      concurrency: o.concurrency,
+      rounds: o.rounds,
+      sequences: o.sequences,
+      ...(o.threads ? { threads: o.threads } : {}),
+      audit: o.audit ?? false,
+    });
     process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
   });
 

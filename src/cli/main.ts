@@ -10,7 +10,10 @@ import { registerModerateCommand } from "./commands/moderate.js";
 import { registerTokenizeCommand } from "./commands/tokenize.js";
 import { registerStreamCommand } from "./commands/stream.js";
 import { registerServeCommand } from "./commands/serve.js";
+import { registerAuditCommand } from "./commands/audit.js";
 import { commandPath, configureUsageErrors, EXIT, EXIT_STATUS_HELP, reportError } from "./report.js";
+import { registerEvalCommand } from "./commands/eval.js";
+import { registerRewardCommand } from "./commands/reward.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -18,6 +21,8 @@ export function buildProgram(): Command {
     .name("qwen3guard")
     .description("Guardrail runtime for the Qwen3Guard safety models (Gen and Stream)")
     .version((createRequire(import.meta.url)("../../package.json") as { version: string }).version)
+    // options after a command name belong to that command (`eval report DIR --json` is report's --json)
+    .enablePositionalOptions()
     // Commander throws instead of exiting; run() turns every error into one line and an exit status.
     .exitOverride()
     .addHelpText("after", `\n${EXIT_STATUS_HELP}\n`);
@@ -30,7 +35,10 @@ export function buildProgram(): Command {
   registerModerateCommand(program);
   registerTokenizeCommand(program);
   registerStreamCommand(program);
+  registerEvalCommand(program);
+  registerRewardCommand(program);
   registerServeCommand(program);
+  registerAuditCommand(program);
   configureUsageErrors(program);
   return program;
 }

@@ -8,3 +8,5 @@ export * from "./prompt/stream-prompt.js";
 export * from "./parse/gen-output.js";
 export * from "./policy/index.js";
 export * from "./stream-decision.js";
+export * from "./rewards.js";
+export * from "./eval-errors.js";

@@ -42,6 +42,15 @@ export {
 } from "../model/hub/errors.js";
 export { UnknownTenantError } from "./policy/registry.js";
 export {
+  EvalDataError,
+  EvalRowError,
+  EvalOptionsError,
+  EvalResumeError,
+  EvalRunNotFoundError,
+  RewardInputError,
+  type EvalDataErrorCode,
+} from "../core/eval-errors.js";
+export {
   StreamGuardError,
   StreamSessionClosedError,
   StreamInputError,

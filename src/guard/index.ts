@@ -31,6 +31,23 @@ export type {
   // The session's trigger (with token, text, category names); the core tracker's is in "qwen3guard/core".
   StreamTrigger,
 } from "./stream-types.js";
+export {
+  moderateTextStream,
+  heldTiers,
+  DEFAULT_REGENERATE_INSTRUCTION,
+  type ModerateTextStreamOptions,
+  type ModeratedSource,
+  type ModeratedSourceItem,
+  type ModeratedStreamPart,
+  type ModeratedStreamResult,
+  type AnswerDecision,
+  type RegenerateRequest,
+} from "./moderated-stream.js";
+export {
+  createQwen3GuardMiddleware,
+  type Qwen3GuardMiddlewareOptions,
+  type Qwen3GuardDecisionEvent,
+} from "./ai-sdk-middleware.js";
 export * from "./errors.js";
 export {
   ENGINE_DEFAULTS,
@@ -40,3 +57,4 @@ export {
   type KvCacheType,
   type ResolvedEngineOptions,
 } from "../engine/engine-options.js";
+export { judgeRollout, type Rollout, type RolloutVerdicts } from "./rewards.js";

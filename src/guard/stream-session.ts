@@ -194,6 +194,7 @@ export class StreamSession {
   #failure: unknown;
   /** Positions held in the sequence (prompt + header + answer tokens submitted). */
   #positions: number;
+  readonly #answerStart: number;
   /** Answer tokens submitted (their verdicts may still be computing). */
   readonly #answer: number[] = [];
   #input: "tokens" | "text" | undefined;
@@ -229,6 +230,27 @@ export class StreamSession {
     this.#onListenerError = settings.onListenerError;
     this.#scoring = runtime.scorer.answer({ rule: settings.rule, mode: settings.mode });
     this.#positions = prefixLength;
+    this.#answerStart = prefixLength;
+  }
+
+  /**
+   * Position of the first answer token in the model's sequence: the prompt's tokens plus the assistant header
+   * (`\n<|im_start|>assistant\n<think>\n\n</think>\n\n`). Answer token `index` i sits at `answerStart + i`, the
+   * absolute positions the official evaluation counts in.
+   *
+   * @example
+   * ```ts
+   * import { StreamGuard } from "qwen3guard";
+   *
+   * const guard = await StreamGuard.load({ model: "/models/Qwen3Guard-Stream-0.6B" });
+   * const session = await guard.openStream([{ role: "user", content: "Hi" }]);
+   * console.log(session.answerStart - session.prompt.promptTokens); // 8: the assistant header
+   * await session.close();
+   * await guard.close();
+   * ```
+   */
+  get answerStart(): number {
+    return this.#answerStart;
   }
 
   /**

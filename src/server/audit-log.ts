@@ -37,6 +37,9 @@ export interface AuditRecord {
   synthetic?: string | undefined;
 }
 
+/** What a caller hands to record(): the text itself (hashed, and kept only when configured). */
+export type AuditEntry = Omit<AuditRecord, "textSha256" | "text"> & { text: string };
+
 /** Filters for query(). */
 export interface AuditQuery {
   since?: string;
@@ -45,6 +48,8 @@ export interface AuditQuery {
   action?: string;
   direction?: "prompt" | "response";
   requestId?: string;
+  /** Only rows whose id is greater (to follow new rows). */
+  afterId?: number;
   limit?: number;
 }
 
@@ -105,6 +110,7 @@ export function sha256Text(text: string): string {
 export class AuditLog {
   readonly #db: Database.Database;
   readonly #insert: Database.Statement;
+  readonly #insertAll: (entries: readonly AuditEntry[]) => void;
 
   private constructor(
     db: Database.Database,
@@ -118,6 +124,9 @@ export class AuditLog {
        VALUES (@time, @requestId, @tenant, @route, @direction, @model, @tier, @categories, @probabilities,
          @action, @reasons, @latencyMs, @textSha256, @text, @synthetic)`,
     );
+    this.#insertAll = db.transaction((entries: readonly AuditEntry[]) => {
+      for (const entry of entries) this.record(entry);
+    });
   }
 
   /**
@@ -147,7 +156,7 @@ export class AuditLog {
   }
 
   /** Write one decision (synchronously: when this returns, the row is committed). */
-  record(entry: Omit<AuditRecord, "textSha256" | "text"> & { text: string }): void {
+  record(entry: AuditEntry): void {
     this.#insert.run({
       time: entry.time,
       requestId: entry.requestId,
@@ -167,6 +176,11 @@ export class AuditLog {
     });
   }
 
+  /** Write several decisions in one transaction (all or none; committed when this returns). */
+  recordAll(entries: readonly AuditEntry[]): void {
+    this.#insertAll(entries);
+  }
+
   /** Decisions matching the filters, oldest first (`limit` keeps the newest). */
   query(filter: AuditQuery = {}): (AuditRecord & { id: number })[] {
     const columns = {
@@ -176,6 +190,7 @@ export class AuditLog {
       action: "action = @action",
       direction: "direction = @direction",
       requestId: "request_id = @requestId",
+      afterId: "id > @afterId",
     } as const;
     const where: string[] = [];
     const params: Record<string, unknown> = {};

@@ -26,6 +26,7 @@ import path from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
 import { Qwen3GuardError } from "../core/errors.js";
+import { DEFAULT_REGENERATE_INSTRUCTION } from "../guard/moderated-stream.js";
 
 /** The configuration file (or flags) are invalid: `key` is the dotted path of the first bad key. */
 export class ServerConfigError extends Qwen3GuardError {
@@ -39,10 +40,8 @@ export class ServerConfigError extends Qwen3GuardError {
 
 const positiveInt = z.number().int().positive();
 
-/** What the upstream is told when an answer is rolled back and regenerated. */
-export const DEFAULT_REGENERATE_INSTRUCTION =
-  "Your previous answer was stopped because it became unsafe. Continue the answer from exactly where it " +
-  "stopped, safely: do not repeat or complete the unsafe part.";
+/** What the upstream is told when an answer is rolled back and regenerated (defined with the guard's). */
+export { DEFAULT_REGENERATE_INSTRUCTION };
 
 /** An API key as stored in the configuration: `sha256:<64 hex digits>` of the key (never the key itself). */
 const hashedKey = z
@@ -83,6 +82,8 @@ const configSchema = z
         gpu: z.enum(["auto", "cpu"]).optional(),
         contextSize: positiveInt.optional(),
         sequences: positiveInt.optional(),
+        /** CPU threads per decode (default: the available cores; 1 on a machine whose cores are busy elsewhere). */
+        threads: positiveInt.optional(),
         kvCache: z.enum(["f16", "f32"]).optional(),
         quantization: z.enum(["q8_0", "f16", "f32"]).optional(),
         cacheDir: z.string().min(1).optional(),
@@ -120,6 +121,12 @@ const configSchema = z
       .object({
         maxAttempts: z.number().int().min(1).max(10).default(2),
         instruction: z.string().min(1).default(DEFAULT_REGENERATE_INSTRUCTION),
+        /**
+         * Ask the upstream to continue the assistant message holding the answer so far with vLLM's and SGLang's
+         * `continue_final_message: true, add_generation_prompt: false` (servers that reject unknown fields, such as
+         * OpenAI's, need this off; llama-server and Ollama continue a final assistant message without it).
+         */
+        continueFinalMessage: z.boolean().default(false),
       })
       .strict()
       .prefault({}),
@@ -141,6 +148,8 @@ const configSchema = z
         retryAfterSeconds: positiveInt.default(1),
         /** Open Stream sessions (proxy streams and WebSocket sessions) waiting for a free sequence before 429. */
         streamQueueSize: positiveInt.default(64),
+        /** A WebSocket guard session (/v1/guard/stream) with no message from its client for this long is closed. */
+        streamIdleSeconds: positiveInt.default(60),
         /** Seconds given to open streams to finish on SIGTERM. */
         shutdownGraceSeconds: positiveInt.default(10),
       })

@@ -3,10 +3,15 @@
  * /v1/*, metrics per route, and the route modules. Nothing here loads models: it serves a ServerRuntime.
  */
 import { randomUUID } from "node:crypto";
+import fastifyWebsocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { LoggerOptions } from "pino";
 import { errorBody, HttpError, toHttpError } from "./http-errors.js";
+import { registerGuardModerateRoute } from "./routes/guard-moderate.js";
+import { registerGuardStreamRoute } from "./routes/guard-stream.js";
+import { parseJsonBody, registerChatCompletionsRoute } from "./routes/chat-completions.js";
 import { registerHealthRoutes } from "./routes/health.js";
+import { registerModerationRoutes } from "./routes/moderations.js";
 import { DEMO_LABEL, type ServerRuntime } from "./runtime.js";
 
 declare module "fastify" {
@@ -57,6 +62,25 @@ export async function createServer(
   });
   app.decorateRequest("tenant", "");
 
+  // JSON must be UTF-8 (RFC 8259): invalid bytes are refused, not silently replaced by U+FFFD before moderation;
+  // a __proto__ key is dropped (the proxy's parser, for every route)
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser(
+    "application/json",
+    { parseAs: "buffer" },
+    async (request: FastifyRequest, body: Buffer) => parseJsonBody(request, body),
+  );
+
+  // WebSocket routes (/v1/guard/stream); messages bounded like bodies. Open sessions are not cut at close: the
+  // drain (runtime.drain, started here if nobody did) ends them with a final frame within the grace period.
+  await app.register(fastifyWebsocket, {
+    options: { maxPayload: config.limits.bodyBytes },
+    preClose: (done) => {
+      void runtime.drain(config.limits.shutdownGraceSeconds);
+      done();
+    },
+  });
+
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
     if (runtime.synthetic)
@@ -79,6 +103,10 @@ export async function createServer(
   );
 
   registerHealthRoutes(app, runtime);
+  registerModerationRoutes(app, runtime);
+  registerGuardModerateRoute(app, runtime);
+  registerGuardStreamRoute(app, runtime);
+  registerChatCompletionsRoute(app, runtime);
   return app;
 }
 

@@ -14,6 +14,7 @@ import { resolveCacheDir } from "../model/cache-dir.js";
 import { AuditLog } from "./audit-log.js";
 import { ApiKeyAuth, DEFAULT_TENANT } from "./auth.js";
 import { upstreamApiKey, type ServerConfig } from "./config.js";
+import { GuardQueue } from "./guard-queue.js";
 import { ServerMetrics } from "./metrics.js";
 
 /** The label every response and log line of a `--demo` server carries. */
@@ -50,7 +51,14 @@ export interface UpstreamSettings {
 export class ServerRuntime {
   /** Streams open now (for metrics and graceful shutdown). */
   readonly streams = new Set<OpenStream>();
+  /**
+   * The bounded queues in front of the guards: `gen` runs Gen requests (as many at once as the engine has
+   * sequences), `stream` hands out Stream session slots (`hold`). Full → 429 with Retry-After.
+   */
+  readonly queues: { gen?: GuardQueue; stream?: GuardQueue };
   #draining = false;
+  #drain: Promise<void> | undefined;
+  #retention: NodeJS.Timeout | undefined;
 
   constructor(
     readonly config: ServerConfig,
@@ -66,7 +74,48 @@ export class ServerRuntime {
     readonly synthetic: string | undefined,
     /** With --demo: the words that make the toy models flag a text. */
     readonly demo: DemoTriggers | undefined = undefined,
-  ) {}
+  ) {
+    const limits = config.limits;
+    const depth = (model: string) => (n: number) => metrics.queueDepth.set({ model }, n);
+    this.queues = {
+      ...(gen
+        ? {
+            gen: new GuardQueue({
+              name: "Gen",
+              capacity: gen.info.sequences,
+              maxWaiting: limits.queueSize,
+              retryAfterSeconds: limits.retryAfterSeconds,
+              onDepth: depth("gen"),
+            }),
+          }
+        : {}),
+      ...(stream
+        ? {
+            stream: new GuardQueue({
+              name: "Stream",
+              capacity: stream.info.sequences,
+              maxWaiting: limits.streamQueueSize,
+              retryAfterSeconds: limits.retryAfterSeconds,
+              onDepth: depth("stream"),
+            }),
+          }
+        : {}),
+    };
+    if (gen) metrics.queueDepth.set({ model: "gen" }, 0);
+    if (stream) metrics.queueDepth.set({ model: "stream" }, 0);
+    // retention: pruned at start (loadServerRuntime) and then daily
+    const days = config.audit.retentionDays;
+    if (audit && days > 0) {
+      this.#retention = setInterval(() => {
+        try {
+          audit.prune(days);
+        } catch {
+          // the next day tries again; a broken log shows on the next write, which refuses its request
+        }
+      }, 86_400_000);
+      this.#retention.unref();
+    }
+  }
 
   /** The upstream LLM, when one is configured. */
   get upstream(): UpstreamSettings | undefined {
@@ -102,8 +151,14 @@ export class ServerRuntime {
 
   /**
    * Stop taking new streams, give open ones `graceSeconds` to finish, then end the rest with a final frame.
+   * Idempotent: a second call returns the first one's promise.
    */
-  async drain(graceSeconds: number): Promise<void> {
+  drain(graceSeconds: number): Promise<void> {
+    this.#drain ??= this.#drainStreams(graceSeconds);
+    return this.#drain;
+  }
+
+  async #drainStreams(graceSeconds: number): Promise<void> {
     this.#draining = true;
     const all = Promise.allSettled([...this.streams].map((s) => s.done));
     const timer = new Promise<"timeout">((resolve) =>
@@ -118,6 +173,7 @@ export class ServerRuntime {
   /** Free the models, stop watching policies, close the audit log. */
   async close(): Promise<void> {
     this.#draining = true;
+    clearInterval(this.#retention);
     this.policies?.close();
     await Promise.allSettled([this.gen?.close(), this.stream?.close()]);
     this.audit?.close();
@@ -172,6 +228,7 @@ export async function loadServerRuntime(
       ...(config.engine.gpu ? { gpu: config.engine.gpu } : {}),
       ...(config.engine.contextSize ? { contextSize: config.engine.contextSize } : {}),
       ...(config.engine.sequences ? { sequences: config.engine.sequences } : {}),
+      ...(config.engine.threads ? { threads: config.engine.threads } : {}),
       ...(config.engine.kvCache ? { kvCache: config.engine.kvCache } : {}),
       ...(config.engine.cacheDir ? { cacheDir: config.engine.cacheDir } : {}),
       warn,

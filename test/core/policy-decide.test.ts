@@ -51,7 +51,7 @@ test("no rules: strict and loose give the reference mapping (strict: Controversi
 });
 
 test("every tier × action, set in a category rule or in the default: the rule's action is applied", () => {
-  const actions: PolicyAction[] = ["allow", "flag", "block"];
+  const actions: PolicyAction[] = ["allow", "flag", "regenerate", "block"];
   for (const mode of ["strict", "loose"] as const) {
     for (const tier of RISK_TIERS) {
       for (const action of actions) {
@@ -274,4 +274,32 @@ test("parsePolicyInput accepts Gen verdicts and Stream verdicts, and rejects bad
     () => parsePolicyInput({ direction: "response", tier: "Unsafe", categories: ["Jailbreak"] }),
     /categories: unknown response category "Jailbreak"/,
   );
+});
+
+test("regenerate: severity between flag and block; thresholds escalate to it; on a prompt it means block", () => {
+  const p = policy({
+    prompt: { categories: { Violent: "regenerate" } },
+    response: {
+      categories: { Violent: "regenerate", PII: "flag" },
+      thresholds: [{ when: "unsafe", atLeast: 0.9, action: "regenerate", categories: ["PII"] }],
+    },
+  });
+  // several categories: block > regenerate > flag
+  assert.equal(decide(p, input("response", "Unsafe", ["Violent", "PII"])).action, "regenerate");
+  assert.equal(
+    decide(p, input("response", "Unsafe", ["Violent", "Sexual Content or Sexual Acts"])).action,
+    "block",
+  );
+  // a threshold escalates flag → regenerate, never lowers block
+  const probs = { Safe: 0.05, Controversial: 0.03, Unsafe: 0.92 };
+  assert.equal(
+    decide(p, { ...input("response", "Unsafe", ["PII"]), probabilities: probs }).action,
+    "regenerate",
+  );
+  // a prompt cannot be regenerated
+  const onPrompt = decide(p, input("prompt", "Unsafe", ["Violent"]));
+  assert.equal(onPrompt.action, "block");
+  const decisive = onPrompt.reasons.find((r) => r.decisive)!;
+  assert.equal(decisive.kind === "tier" && decisive.action, "regenerate");
+  assert.match(decisive.message, /a prompt cannot be regenerated: block/);
 });

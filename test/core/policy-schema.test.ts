@@ -54,7 +54,7 @@ test("category names with spaces are quoted in paths", () => {
   const [msg] = issues({ response: { categories: { "Politically Sensitive Topics": "blok" } } });
   assert.equal(
     msg,
-    'p.yaml: response.categories["Politically Sensitive Topics"]: expected an action: allow, flag, block',
+    'p.yaml: response.categories["Politically Sensitive Topics"]: expected an action: allow, flag, regenerate, block',
   );
 });
 
@@ -80,7 +80,7 @@ test("thresholds outside [0, 1] are rejected", () => {
 test("thresholds cannot allow, measures and tiers are checked, typos in keys are named", () => {
   assert.match(
     issues({ prompt: { thresholds: [{ when: "unsafe", atLeast: 0.5, action: "allow" }] } })[0]!,
-    /thresholds\[0\]\.action: expected flag or block/,
+    /thresholds\[0\]\.action: expected flag, regenerate or block/,
   );
   assert.match(
     issues({ prompt: { thresholds: [{ when: "safe", atLeast: 0.5, action: "flag" }] } })[0]!,
@@ -97,7 +97,7 @@ test("thresholds cannot allow, measures and tiers are checked, typos in keys are
   );
   assert.match(
     issues({ prompt: { default: 3 } })[0]!,
-    /prompt\.default: expected an action \(allow, flag, block\) or a map/,
+    /prompt\.default: expected an action \(allow, flag, regenerate, block\) or a map/,
   );
   assert.match(issues(null)[0]!, /^p\.yaml: empty policy$/);
   assert.match(issues([1])[0]!, /expected a map at the top level/);

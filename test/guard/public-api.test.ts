@@ -57,6 +57,7 @@ const SURFACE = {
     static: [],
     instance: [
       "prompt",
+      "answerStart",
       "rule",
       "mode",
       "state",

@@ -29,6 +29,7 @@ interface ServeCliOptions {
   gpu?: "auto" | "cpu";
   contextSize?: number;
   sequences?: number;
+  threads?: number;
   kvCache?: "f16" | "f32";
   quantization?: "q8_0" | "f16" | "f32";
   cacheDir?: string;
@@ -82,6 +83,7 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option("--gpu <mode>", "use a GPU when present, or force CPU").choices(["auto", "cpu"]))
     .option("--context-size <tokens>", "positions per conversation", positiveInt)
     .option("--sequences <n>", "concurrent Gen requests / open Stream sessions per model", positiveInt)
+    .option("--threads <n>", "llama.cpp threads (default: the available cores)", positiveInt)
     .addOption(new Option("--kv-cache <type>", "KV cache type").choices(["f16", "f32"]))
     .addOption(
       new Option("--quantization <type>", "GGUF type when converting a model folder").choices([
@@ -99,6 +101,7 @@ export function registerServeCommand(program: Command): void {
         ...(options.gpu ? { gpu: options.gpu } : {}),
         ...(options.contextSize ? { contextSize: options.contextSize } : {}),
         ...(options.sequences ? { sequences: options.sequences } : {}),
+        ...(options.threads ? { threads: options.threads } : {}),
         ...(options.kvCache ? { kvCache: options.kvCache } : {}),
         ...(options.quantization ? { quantization: options.quantization } : {}),
         ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
@@ -125,13 +128,23 @@ export function registerServeCommand(program: Command): void {
       const stop = async (signal: string) => {
         if (stopping) return;
         stopping = true;
-        say(
-          `${signal}: draining open streams (up to ${config.limits.shutdownGraceSeconds} s), then stopping`,
-        );
-        const closing = app.close(); // stop accepting; in-flight requests finish
-        await runtime.drain(config.limits.shutdownGraceSeconds);
+        const grace = config.limits.shutdownGraceSeconds;
+        say(`${signal}: draining open streams (up to ${grace} s), then stopping`);
+        // whatever hangs, the process is gone shortly after the grace period
+        setTimeout(
+          () => {
+            say(`still stopping ${grace + 5} s after ${signal}: exiting now`);
+            process.exit(1);
+          },
+          (grace + 5) * 1000,
+        ).unref();
+        // stop listening at once (readiness fails, new connections are refused), let in-flight requests finish;
+        // open streams get the grace period, then a final frame (runtime.drain, started by app.close)
+        const closing = app.close();
+        await runtime.drain(grace);
         await closing;
         await runtime.close();
+        say("stopped");
         process.exit(0);
       };
       process.once("SIGTERM", () => void stop("SIGTERM"));

@@ -7,8 +7,9 @@
  *    `default`, then the built-in table (Safe → allow, Unsafe → block).
  *    Within a layer, the verdict's own tier is read first; a Controversial verdict whose layer does not
  *    name Controversial reads the tier the mode maps it to (strict → Unsafe, loose → Safe).
- * 2. Several categories: the most severe action wins (block > flag > allow).
- * 3. Thresholds only escalate: a fired threshold can raise allow → flag → block, never lower.
+ * 2. Several categories: the most severe action wins (block > regenerate > flag > allow).
+ * 3. Thresholds only escalate: a fired threshold can raise allow → flag → regenerate → block, never lower.
+ * 4. `regenerate` on a prompt means block (only an answer can be rolled back and continued).
  */
 import { binaryTier, categoriesFor } from "../labels.js";
 import type { Category, Direction, RiskTier, Strictness } from "../labels.js";
@@ -171,6 +172,13 @@ export function decide(policy: Policy, input: PolicyInput): Decision {
     ...tierReasons.map((r) => ({ ...r, decisive: r.action === action })),
     ...thresholdReasons.map((r) => ({ ...r, decisive: r.status === "fired" && r.action === action })),
   ];
+  // A prompt cannot be regenerated: the action means block there (the decisive reasons keep saying regenerate).
+  const final: PolicyAction = direction === "prompt" && action === "regenerate" ? "block" : action;
+  if (final !== action) {
+    for (const r of reasons) {
+      if (r.decisive) r.message += " (a prompt cannot be regenerated: block)";
+    }
+  }
 
   const decisiveTier = tierReasons.find((r) => r.action === action && r.category !== undefined);
   const decisiveThreshold = thresholdReasons.find((r) => r.status === "fired" && r.action === action);
@@ -179,7 +187,7 @@ export function decide(policy: Policy, input: PolicyInput): Decision {
     (decisiveThreshold?.categories ?? input.categories).find((c) => input.categories.includes(c));
 
   return {
-    action,
+    action: final,
     direction,
     tier,
     effectiveTier: binaryTier(tier, policy.mode),

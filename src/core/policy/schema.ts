@@ -7,13 +7,13 @@ import { PROMPT_CATEGORIES, RISK_TIERS, categoriesFor } from "../labels.js";
 import type { Category, Direction, Strictness } from "../labels.js";
 import { PolicyError } from "./errors.js";
 import { POLICY_ACTIONS, THRESHOLD_MEASURES } from "./types.js";
-import type { ThresholdMeasure, TierActions } from "./types.js";
+import type { ThresholdAction, ThresholdMeasure, TierActions } from "./types.js";
 
 /** A threshold as written in a document. */
 export interface ThresholdDocument {
   when: ThresholdMeasure;
   atLeast: number;
-  action: "flag" | "block";
+  action: ThresholdAction;
   categories?: Category[];
 }
 
@@ -124,8 +124,8 @@ function thresholdSchema(direction: Direction) {
     {
       when: z.enum(THRESHOLD_MEASURES, { error: `expected a measure: ${list(THRESHOLD_MEASURES)}` }),
       atLeast: probabilitySchema,
-      action: z.enum(["flag", "block"], {
-        error: "expected flag or block (thresholds only escalate; use tier actions to allow)",
+      action: z.enum(["flag", "regenerate", "block"], {
+        error: "expected flag, regenerate or block (thresholds only escalate; use tier actions to allow)",
       }),
       categories: z
         .array(categoryNameSchema(direction), { error: "expected a list of category names" })

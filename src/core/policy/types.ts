@@ -5,8 +5,12 @@
 import type { Category, Direction, RiskTier, Strictness } from "../labels.js";
 import type { TierProbabilities } from "../verdict.js";
 
-/** What a policy does with a verdict: let it pass, let it pass but record it, or stop it. */
-export const POLICY_ACTIONS = ["allow", "flag", "block"] as const;
+/**
+ * What a policy does with a verdict: let it pass, let it pass but record it, roll a streamed answer back to its last
+ * cleared token and have the generator continue it under a safety instruction (responses; for a prompt it means
+ * block), or stop it. In severity order.
+ */
+export const POLICY_ACTIONS = ["allow", "flag", "regenerate", "block"] as const;
 export type PolicyAction = (typeof POLICY_ACTIONS)[number];
 
 /** Severity order of actions: the most severe one wins when several rules apply. */
@@ -26,13 +30,16 @@ export type TierActions = Partial<Record<RiskTier, PolicyAction>>;
 export const THRESHOLD_MEASURES = ["unsafe", "controversial", "unsafe+controversial"] as const;
 export type ThresholdMeasure = (typeof THRESHOLD_MEASURES)[number];
 
+/** The actions a threshold can escalate to. */
+export type ThresholdAction = Exclude<PolicyAction, "allow">;
+
 /** Escalate to `action` when the measure (a sum of tier probabilities) is at least `atLeast`. */
 export interface ThresholdRule {
   when: ThresholdMeasure;
   /** In [0, 1]. */
   atLeast: number;
   /** Thresholds only escalate, so `allow` is meaningless here. */
-  action: "flag" | "block";
+  action: ThresholdAction;
   /** When present, the rule only applies to verdicts that name one of these categories. */
   categories?: Category[];
   /** The policy file (or document id) the rule came from. */
@@ -102,7 +109,7 @@ export interface ThresholdReason {
   value?: number;
   status: "fired" | "below" | "no-probabilities" | "category-mismatch";
   /** The action the rule escalates to (only applied when `status` is `fired`). */
-  action: "flag" | "block";
+  action: ThresholdAction;
   categories?: Category[];
   source?: string;
   decisive: boolean;
