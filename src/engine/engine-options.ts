@@ -34,7 +34,10 @@ export interface EngineOptions {
   gpu?: "auto" | "cpu";
   /** Positions (tokens) one sequence can hold: a Gen conversation with its verdict, or a Stream prompt with its answer. */
   contextSize?: number;
-  /** Sequences: concurrent Gen requests, or Stream sessions open at once. Each holds `contextSize` positions of KV cache. */
+  /**
+   * Sequences: concurrent Gen requests, or Stream sessions open at once. A Stream session holds `contextSize`
+   * positions of KV cache; Gen requests share `totalContextSize` (GenGuard; default `contextSize × sequences`).
+   */
   sequences?: number;
   /** KV cache element type: `"f16"` (default, half the memory) or `"f32"` (per-token probabilities ~1e-6 of the reference instead of ~1e-3). */
   kvCache?: KvCacheType;

@@ -18,10 +18,12 @@ import { decodeConstrained } from "../engine/gen/constrained-decoder.js";
 import type { GenEngine } from "../engine/gen/gen-engine.js";
 import { loadGenEngine } from "../engine/gen/load-gen-engine.js";
 import {
+  EngineOptionsError,
   resolveEngineOptions,
   type EngineOptions,
   type ResolvedEngineOptions,
 } from "../engine/engine-options.js";
+import { templateHeads } from "../engine/gen/template-heads.js";
 import { buildGenOutputVocabulary, type GenOutputVocabulary } from "../engine/gen/output-vocabulary.js";
 import { renderGenPromptWithTemplate } from "../model/chat-template.js";
 import { prepareGenAssets, type GenAssets, type GenAssetsOptions } from "../model/gen-assets.js";
@@ -33,6 +35,13 @@ export type GenMode = "fast" | "reference";
 export interface GenGuardOptions extends GenAssetsOptions, EngineOptions {
   /** A Qwen3Guard-Gen folder, a GGUF file, or a hub name pulled earlier (`qwen3guard pull`). */
   model: string;
+  /**
+   * KV cache positions in all, shared by the `sequences` (default `contextSize × sequences`: each can hold a full
+   * context at once; at least `contextSize`). Less saves memory: a request then waits while the conversations in
+   * flight leave no room for its own. The template head is held once for all sequences. The `llama-ffi` engine
+   * only (node-llama-cpp's gives each sequence `contextSize`).
+   */
+  totalContextSize?: number;
   /**
    * Render with the model's own chat template when it carries one (default), or always with the built-in
    * renderer (byte-identical to the official template).
@@ -133,9 +142,26 @@ export class GenGuard {
    */
   static async load(options: GenGuardOptions): Promise<GenGuard> {
     const engineOptions = resolveEngineOptions(options);
+    const total = options.totalContextSize;
+    if (total !== undefined && (!Number.isInteger(total) || total < engineOptions.contextSize)) {
+      throw new EngineOptionsError(
+        "totalContextSize",
+        `engine option totalContextSize: expected an integer of at least contextSize (${engineOptions.contextSize}), got ${JSON.stringify(total)}`,
+      );
+    }
     const assets = await prepareGenAssets(options.model, options);
-    const engine = await loadGenEngine({ ...engineOptions, ggufPath: assets.ggufPath });
     const template = options.template === "builtin" ? undefined : assets.chatTemplate?.template;
+    // Evaluated once and shared by every sequence (the llama-ffi engine).
+    const sharedPrefixes = templateHeads(
+      (messages) => renderConversation(template, messages),
+      (segments) => assets.tokenizer.encodeSegments(segments).ids,
+    );
+    const engine = await loadGenEngine({
+      ...engineOptions,
+      ggufPath: assets.ggufPath,
+      sharedPrefixes,
+      ...(total === undefined ? {} : { totalContextSize: total }),
+    });
     try {
       return new GenGuard(engine, assets, template, engineOptions);
     } catch (error) {
@@ -178,11 +204,7 @@ export class GenGuard {
    * ```
    */
   render(messages: readonly ChatMessage[], options: Pick<ModerateOptions, "system"> = {}): GenPrompt {
-    if (this.#template === undefined) return renderGenPrompt(messages, { system: options.system });
-    if (options.system === "reject" && messages.some((m) => m.role === "system")) {
-      return renderGenPrompt(messages, { system: "reject" });
-    }
-    return renderGenPromptWithTemplate(this.#template, messages, { addGenerationPrompt: true });
+    return renderConversation(this.#template, messages, options);
   }
 
   /**
@@ -399,6 +421,19 @@ export class GenGuard {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The Gen prompt of a conversation: the model's chat template when given, else the built-in renderer. */
+function renderConversation(
+  template: string | undefined,
+  messages: readonly ChatMessage[],
+  options: Pick<ModerateOptions, "system"> = {},
+): GenPrompt {
+  if (template === undefined) return renderGenPrompt(messages, { system: options.system });
+  if (options.system === "reject" && messages.some((m) => m.role === "system")) {
+    return renderGenPrompt(messages, { system: "reject" });
+  }
+  return renderGenPromptWithTemplate(template, messages, { addGenerationPrompt: true });
 }
 
 /**
