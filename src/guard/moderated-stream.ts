@@ -242,7 +242,7 @@ export type ModeratedStreamPart<M = never> =
 
 /**
  * What a generator is told when its answer is rolled back and it is asked to continue (the regenerate action): the
- * AI SDK middleware's default instruction; use it in your own `regenerate` callback.
+ * AI SDK middleware's and the server's default instruction; use it in your own `regenerate` callback.
  *
  * @example
  * ```ts

@@ -45,9 +45,9 @@ export class ChatTemplateError extends Qwen3GuardError {
 }
 
 /**
- * No chat template was found where one was looked for (a folder's tokenizer_config.json or chat_template.jinja, a
- * GGUF's metadata). The guards fall back to the built-in renderer; the CLI's `render` reports it. Code
- * `CHAT_TEMPLATE_NOT_FOUND`.
+ * No chat template was found where one was looked for (a folder's chat_template.jinja, tokenizer_config.json or
+ * chat_template.json; a GGUF's metadata). GenGuard then renders with its built-in renderer (byte-identical to the
+ * official template). Code `CHAT_TEMPLATE_NOT_FOUND`.
  *
  * @example
  * ```ts

@@ -64,8 +64,7 @@ export class LlamaFfiNativeError extends LlamaFfiError {
 }
 
 /**
- * A llama.cpp model or context was used after it was freed (e.g. a guard's engine after `close()`). Code
- * `LLAMA_DISPOSED`.
+ * A llama.cpp model or context of the binding was used after it was freed. Code `LLAMA_DISPOSED`.
  *
  * @example
  * ```ts
