@@ -30,8 +30,43 @@ import { prepareGenAssets, type GenAssets, type GenAssetsOptions } from "../mode
 import type { QwenTokenizer } from "../model/tokenizer/index.js";
 import { deepFreeze, modelInfo, syntheticInfo, type GenGuardInfo } from "./guard-info.js";
 
+/**
+ * How GenGuard decides (`ModerateOptions.mode`): `fast` (default: the template head's KV state reused, the tier
+ * read from one next-token distribution, the rest decoded held to the format) or `reference` (what the official
+ * Python does, special tokens parsed everywhere: for comparisons, not for untrusted input).
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type GenMode } from "qwen3guard";
+ *
+ * const mode: GenMode = "reference";
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * const verdict = await guard.moderate([{ role: "user", content: "How do I bake bread?" }], { mode });
+ * console.log(verdict.raw); // the model's text, decoded greedily
+ * await guard.close();
+ * ```
+ */
 export type GenMode = "fast" | "reference";
 
+/**
+ * Options of `GenGuard.load`: the model (a folder, a GGUF file or a pulled hub name), how a folder is converted
+ * and where it is cached, hub access, the template, and every engine option (EngineOptions).
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type GenGuardOptions } from "qwen3guard";
+ *
+ * const options: GenGuardOptions = {
+ *   model: "/models/Qwen3Guard-Gen-0.6B", // a Hugging Face folder: converted to GGUF once, cached
+ *   quantization: "q8_0",
+ *   template: "builtin",
+ *   sequences: 4, // four conversations at once
+ *   warn: (message) => console.warn(message),
+ * };
+ * const guard = await GenGuard.load(options);
+ * await guard.close();
+ * ```
+ */
 export interface GenGuardOptions extends GenAssetsOptions, EngineOptions {
   /** A Qwen3Guard-Gen folder, a GGUF file, or a hub name pulled earlier (`qwen3guard pull`). */
   model: string;
@@ -49,7 +84,22 @@ export interface GenGuardOptions extends GenAssetsOptions, EngineOptions {
   template?: "model" | "builtin";
 }
 
+/**
+ * Options of one Gen moderation (`moderate`, `moderatePrompt`, `moderateResponse`, `tokenize`; `render` takes
+ * `system`): the mode and what to do with a leading system message.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type ModerateOptions } from "qwen3guard";
+ *
+ * const options: ModerateOptions = { mode: "fast", system: "reject" };
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * console.log((await guard.moderate([{ role: "user", content: "Hi" }], options)).tier);
+ * await guard.close();
+ * ```
+ */
 export interface ModerateOptions {
+  /** `fast` (default) or `reference` (see GenMode). */
   mode?: GenMode;
   /** What to do with a leading system message (see docs/prompt-format.md). */
   system?: SystemMessagePolicy;

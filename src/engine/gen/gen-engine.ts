@@ -79,7 +79,24 @@ export interface GenEngine {
   dispose(): Promise<void>;
 }
 
-/** The conversation does not fit the engine's context (with room for the verdict): load with a larger `contextSize`. */
+/**
+ * A Gen conversation does not fit the engine's context (with room for the verdict): load the guard with a larger
+ * `contextSize`, or moderate less of the conversation. Code `CONTEXT_OVERFLOW` (the server answers 400).
+ *
+ * @example
+ * ```ts
+ * import { ContextOverflowError, GenGuard } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B", contextSize: 1024 });
+ * try {
+ *   await guard.moderatePrompt("a very long document ".repeat(2_000));
+ * } catch (error) {
+ *   if (error instanceof ContextOverflowError) console.log(error.code, error.message); // CONTEXT_OVERFLOW ...
+ *   else throw error;
+ * }
+ * await guard.close();
+ * ```
+ */
 export class ContextOverflowError extends Qwen3GuardError {
   constructor(message: string) {
     super("CONTEXT_OVERFLOW", message);
