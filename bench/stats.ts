@@ -26,6 +26,11 @@ export function summarize(values: readonly number[]): Summary {
   };
 }
 
+/** Peak resident set size of this process so far, in bytes (gen-concurrency; gen and stream use MemoryMonitor). */
+export function peakRssBytes(): number {
+  return process.resourceUsage().maxRSS * 1024;
+}
+
 function configOf(folder: string): Record<string, number> {
   return JSON.parse(fs.readFileSync(path.join(folder, "config.json"), "utf8")) as Record<string, number>;
 }
