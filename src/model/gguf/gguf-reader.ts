@@ -55,7 +55,8 @@ const WINDOW = 1 << 20;
 
 /** Sequential little-endian reads from a file descriptor through a sliding buffer. */
 class Cursor {
-  private buf = Buffer.alloc(0);
+  private window = Buffer.alloc(0);
+  private buf = this.window;
   private bufStart = 0; // file offset of buf[0]
   pos = 0;
   constructor(
@@ -69,13 +70,17 @@ class Cursor {
     const rel = this.pos - this.bufStart;
     if (rel >= 0 && rel + n <= this.buf.length) return rel;
     const len = Math.min(Math.max(n, WINDOW), this.size - this.pos);
-    this.buf = Buffer.alloc(len);
+    // One window, refilled in place (every read copies out of it): a new 1 MiB buffer per window left ~5 MiB of
+    // garbage outside the JS heap per pass over Qwen3's vocabulary.
+    if (this.window.length < len) this.window = Buffer.allocUnsafeSlow(len);
+    this.buf = this.window.subarray(0, 0); // nothing valid until the read completes
     let done = 0;
     while (done < len) {
-      const r = fs.readSync(this.fd, this.buf, done, len - done, this.pos + done);
+      const r = fs.readSync(this.fd, this.window, done, len - done, this.pos + done);
       if (r <= 0) throw new GgufReadError(`${this.file}: read failed at offset ${this.pos + done}`);
       done += r;
     }
+    this.buf = this.window.subarray(0, len);
     this.bufStart = this.pos;
     return 0;
   }
