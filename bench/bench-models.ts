@@ -4,7 +4,6 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { repoRoot } from "./repo-root.js";
-import { synthesizeModel } from "../src/model/synth/index.js";
 import type { SynthKind, SynthShape } from "../src/model/synth/presets.js";
 import { ensureGgufDetailed } from "../src/model/convert/gguf-cache.js";
 import type { GgufOutputType } from "../src/model/convert/qwen3-tensor-plan.js";
@@ -28,6 +27,8 @@ export async function ensureBenchModel(
   const folder = path.join(benchCacheDir, `${kind}-${shape}-bf16-seed1`);
   if (!fs.existsSync(path.join(folder, "model.safetensors"))) {
     process.stderr.write(`building a ${shape}-shaped synthetic ${kind} model in ${folder} …\n`);
+    // imported here: the measured processes only find the model built (benchModelBuiltApart)
+    const { synthesizeModel } = await import("../src/model/synth/index.js");
     fs.rmSync(folder, { recursive: true, force: true });
     let last = -1;
     synthesizeModel({

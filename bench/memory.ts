@@ -18,8 +18,13 @@ export interface MemorySample {
   /** V8's heap as committed (`process.memoryUsage().heapTotal`) and in use. */
   heapTotalBytes: number;
   heapUsedBytes: number;
-  /** Memory held outside the V8 heap by JS objects (Buffers, typed arrays). */
+  /**
+   * V8's `external` memory: ArrayBuffers and Buffers, plus whatever else V8 is told about, koffi's views of native
+   * memory included (the logits rows read in place), which hold no memory of their own.
+   */
   externalBytes: number;
+  /** The memory of ArrayBuffers and Buffers (`arrayBuffers`): the JS side's own native allocations. */
+  arrayBuffersBytes: number;
 }
 
 /** The llama.cpp buffers read from its log (bytes; summed over devices). */
@@ -57,6 +62,7 @@ export function sampleMemory(): MemorySample {
     heapTotalBytes: m.heapTotal,
     heapUsedBytes: m.heapUsed,
     externalBytes: m.external,
+    arrayBuffersBytes: m.arrayBuffers,
   };
 }
 
@@ -192,14 +198,14 @@ export class MemoryMonitor {
     const otherFile =
       at.rssFileBytes === null || modelMapped === null ? null : Math.max(0, at.rssFileBytes - modelMapped);
     const heap = at.heapTotalBytes;
-    const external = at.externalBytes;
-    // Weights llama.cpp copies out of the mapping into buffers of their own (CPU_REPACK, AMX...): none on x86 for
-    // Q8_0; on ARM, repacked copies whose mmap'ed pages stay resident too.
+    const buffers = at.arrayBuffersBytes;
+    // Weights llama.cpp copies out of the mapping into buffers of their own (CPU_REPACK, AMX...), for the types and
+    // CPUs its backend repacks: none for Q8_0 on the machines measured so far (every tensor CPU_Mapped).
     const extraWeights = Object.entries(b.model)
       .filter(([type]) => type !== "CPU_Mapped")
       .reduce((sum, [, bytes]) => sum + bytes, 0);
     const known =
-      (modelMapped ?? 0) + (otherFile ?? 0) + extraWeights + kv + compute + output + heap + external;
+      (modelMapped ?? 0) + (otherFile ?? 0) + extraWeights + kv + compute + output + heap + buffers;
     return {
       peakRssBytes: peak,
       budgetBytes: options.budgetBytes,
@@ -225,10 +231,15 @@ export class MemoryMonitor {
         /** V8's heap as committed at the sampled peak, and its highest over the run. */
         jsHeapBytes: heap,
         jsHeapPeakBytes: Math.max(this.heapTotalPeak, heap),
-        jsExternalBytes: external,
         /**
-         * The rest of the peak: llama.cpp's own copy of the vocabulary and merges (~45 MiB for Qwen3), ggml's
-         * tensor metadata, malloc's arenas, thread stacks, V8's code and other native memory.
+         * ArrayBuffers and Buffers (the tokenizer's tables...). Not V8's `external`, which also counts koffi's
+         * views of llama.cpp's buffers (no memory of their own): see atSampledPeak.externalBytes.
+         */
+        jsBuffersBytes: buffers,
+        /**
+         * The rest of the peak: llama.cpp's own copy of the vocabulary and merges and ggml's tensor metadata (loading
+         * the 0.6B GGUF, before any context, adds ~47 MiB of anonymous memory), malloc's arenas, thread stacks, V8's
+         * code and other native memory.
          */
         nativeOtherBytes: Math.max(0, peak - known),
       },
