@@ -21,8 +21,8 @@ export interface GuardModelInfo {
   readonly source: "hub" | "path";
   /** The model folder, or the GGUF file when one was given. */
   readonly path: string;
-  /** The GGUF llama.cpp runs (for Stream: the backbone, without the heads). */
-  readonly gguf: string;
+  /** The GGUF llama.cpp runs (for Stream: the backbone, without the heads); undefined on remote engines given a folder. */
+  readonly gguf: string | undefined;
 }
 
 /** Everything a guard's `info` holds, for both kinds. */
@@ -34,16 +34,28 @@ export interface GuardInfo {
    * verdicts mean nothing about safety. `undefined` for a real checkpoint.
    */
   readonly synthetic: SyntheticWeights | undefined;
-  /** The llama.cpp integration running the model. */
-  readonly engine: "llama-ffi" | "node-llama-cpp";
-  /** Where the layers run: `"cpu"`, or the GPU backend (`"cuda"`, `"vulkan"`, `"metal"`, ...). */
+  /** The llama.cpp integration running the model, or `"remote"`: engine servers (see `remote`). */
+  readonly engine: "llama-ffi" | "node-llama-cpp" | "remote";
+  /** Where the layers run: `"cpu"`, or the GPU backend (`"cuda"`, `"vulkan"`, `"metal"`, ...); `"remote"` on remote engines. */
   readonly device: string;
   /** Positions one sequence holds (a Gen conversation with its verdict, a Stream prompt with its answer). */
   readonly contextSize: number;
-  /** Sequences: concurrent Gen requests, or Stream sessions open at once. */
+  /**
+   * Sequences: concurrent Gen requests, or Stream sessions open at once. On remote engines: Gen, the requests in
+   * flight at most (the backends' `maxOutstanding` summed); Stream, the sessions open at once.
+   */
   readonly sequences: number;
-  /** Element type of the KV cache. */
-  readonly kvCache: KvCacheType;
+  /** Element type of the KV cache (undefined on remote engines: theirs is configured there). */
+  readonly kvCache: KvCacheType | undefined;
+  /** The engine servers, when `engine` is `"remote"`. */
+  readonly remote?: { readonly backends: readonly RemoteBackendInfo[] };
+}
+
+/** One engine server of a guard on remote engines. */
+export interface RemoteBackendInfo {
+  readonly name: string;
+  readonly kind: string;
+  readonly url: string;
 }
 
 export interface GenGuardInfo extends GuardInfo {
@@ -57,7 +69,7 @@ export interface StreamGuardInfo extends GuardInfo {
 }
 
 /** The model part of `info`, from what the model spec resolved to. */
-export function modelInfo(resolved: ResolvedModel, gguf: string): GuardModelInfo {
+export function modelInfo(resolved: ResolvedModel, gguf: string | undefined): GuardModelInfo {
   const where = resolved.kind === "gguf" ? resolved.file : resolved.dir;
   const hub = resolved.source.type === "hub" ? resolved.source.repo : undefined;
   return {

@@ -10,6 +10,7 @@ import { errorBody, HttpError, toHttpError } from "./http-errors.js";
 import { registerGuardModerateRoute } from "./routes/guard-moderate.js";
 import { registerGuardStreamRoute } from "./routes/guard-stream.js";
 import { parseJsonBody, registerChatCompletionsRoute } from "./routes/chat-completions.js";
+import { registerEngineApiRoutes } from "./routes/engine-api.js";
 import { registerHealthRoutes } from "./routes/health.js";
 import { registerModerationRoutes } from "./routes/moderations.js";
 import { DEMO_LABEL, type ServerRuntime } from "./runtime.js";
@@ -107,6 +108,7 @@ export async function createServer(
   registerGuardModerateRoute(app, runtime);
   registerGuardStreamRoute(app, runtime);
   registerChatCompletionsRoute(app, runtime);
+  registerEngineApiRoutes(app, runtime);
   return app;
 }
 

@@ -1,0 +1,160 @@
+/**
+ * Greedy completion of a token-id prompt on the embedded Gen engine, optionally held to a regular expression,
+ * with the log-probabilities vLLM's completions API reports: what `POST /v1/completions` serves, so that one
+ * qwen3guard server can be another's remote engine.
+ *
+ * Log-probabilities are the model's own (softmax of the logits at temperature 1, before the constraint), at every
+ * generated position: the top `logprobs` tokens, or exactly the ids of `logprobTokenIds` when given (vLLM's
+ * `logprob_token_ids`: cheaper, the full distribution is not needed). The chosen token is the most probable of
+ * those the constraint allows; the prompt's KV state is reused across requests as for moderation.
+ */
+import type { QwenTokenizer } from "../../model/tokenizer/index.js";
+import type { GenEngine } from "./gen-engine.js";
+import { tokenConstraint } from "./token-constraint.js";
+
+export interface CompletionRequest {
+  promptIds: readonly number[];
+  /** Most tokens to generate (≥ 1). */
+  maxTokens: number;
+  /** Top log-probabilities reported per position (0 or absent: none). */
+  logprobs?: number;
+  /** With `logprobs`: report these ids' log-probabilities instead of the top k (at every position). */
+  logprobTokenIds?: readonly number[];
+  /** Hold the whole output to this regular expression (see regex-automaton.ts for the syntax). */
+  regex?: string;
+  /** Leave special tokens out of `text` and of the tokens' texts (default true). */
+  skipSpecialTokens?: boolean;
+}
+
+/** A token with its log-probability. */
+export interface CompletionToken {
+  id: number;
+  /** Its text (empty for a special token left out); bytes of an incomplete UTF-8 character show as U+FFFD. */
+  text: string;
+  logprob: number;
+}
+
+export interface CompletionPosition extends CompletionToken {
+  /** The reported tokens, most probable first. */
+  top: CompletionToken[];
+}
+
+export interface CompletionResult {
+  /**
+   * Generated ids, the end-of-text token included when generation stopped on it (except for an unconstrained
+   * completion without log-probabilities, which stops before it).
+   */
+  ids: number[];
+  /** Their text. */
+  text: string;
+  /** One entry per generated id (the token chosen, its log-probability, the reported ones) when log-probabilities were asked for. */
+  positions: CompletionPosition[] | undefined;
+  /** `stop`: an end-of-text token (or the constraint allows nothing more); `length`: `maxTokens` reached. */
+  finishReason: "stop" | "length";
+  /** Prompt tokens whose KV state was reused. */
+  reusedTokens: number;
+}
+
+function topK(dist: Map<number, number>, k: number): [number, number][] {
+  const best: [number, number][] = [];
+  for (const [id, p] of dist) {
+    if (best.length < k) {
+      best.push([id, p]);
+      if (best.length === k) best.sort((a, b) => b[1] - a[1]);
+    } else if (p > best[k - 1]![1]) {
+      let i = k - 1;
+      while (i > 0 && best[i - 1]![1] < p) i--;
+      best.splice(i, 0, [id, p]);
+      best.pop();
+    }
+  }
+  return best.sort((a, b) => b[1] - a[1]).map(([id, p]) => [id, Math.log(p)]);
+}
+
+/** Run a completion on `engine` (one sequence, first come first served with moderation requests). */
+export function completeOnEngine(
+  engine: GenEngine,
+  tokenizer: QwenTokenizer,
+  request: CompletionRequest,
+): Promise<CompletionResult> {
+  const k = request.logprobs ?? 0;
+  const constraint = request.regex === undefined ? undefined : tokenConstraint(tokenizer, request.regex);
+  const eos = new Set(
+    ["<|im_end|>", "<|endoftext|>"]
+      .map((t) => tokenizer.tokenToId(t))
+      .filter((id): id is number => id !== undefined),
+  );
+  const skip = request.skipSpecialTokens ?? true;
+  const token = (id: number, logprob: number): CompletionToken => ({
+    id,
+    text: tokenizer.decode([id], { skipSpecialTokens: skip }),
+    logprob,
+  });
+  return engine.withSequence(
+    request.promptIds,
+    async (tail, lease) => {
+      // Nothing to report and nothing to constrain: plain greedy generation.
+      if (k === 0 && constraint === undefined) {
+        // (the end-of-text token that stopped it is not returned)
+        const ids = await lease.generateGreedy(tail, request.maxTokens);
+        return {
+          ids,
+          text: tokenizer.decode(ids, { skipSpecialTokens: skip }),
+          positions: undefined,
+          finishReason: ids.length < request.maxTokens ? "stop" : "length",
+          reusedTokens: lease.reusedTokens,
+        };
+      }
+      const ids: number[] = [];
+      const positions: CompletionPosition[] = [];
+      let pending: number[] = tail;
+      let state = constraint?.start ?? 0;
+      const finish = (finishReason: "stop" | "length"): CompletionResult => ({
+        ids,
+        text: tokenizer.decode(ids, { skipSpecialTokens: skip }),
+        positions: k > 0 ? positions : undefined,
+        finishReason,
+        reusedTokens: lease.reusedTokens,
+      });
+      for (let step = 0; step < request.maxTokens; step++) {
+        const allowed = constraint?.allowed(state);
+        if (allowed !== undefined && allowed.length === 0) {
+          return finish("stop");
+        }
+        const probe = request.logprobTokenIds ?? [];
+        const full = allowed === undefined || (k > 0 && probe.length === 0);
+        const dist = full
+          ? await lease.appendAndDistribution(pending)
+          : await lease.appendAndScore(pending, [...new Set([...allowed!, ...probe])]);
+        let chosen = -1;
+        let best = -Infinity;
+        const consider = (id: number) => {
+          const p = dist.get(id) ?? 0;
+          if (p > best) {
+            best = p;
+            chosen = id;
+          }
+        };
+        if (allowed) for (const id of allowed) consider(id);
+        else for (const id of dist.keys()) consider(id);
+        if (k > 0) {
+          const top: [number, number][] =
+            probe.length > 0
+              ? probe
+                  .map((id): [number, number] => [id, Math.log(dist.get(id) ?? 0)])
+                  .sort((a, b) => b[1] - a[1])
+              : topK(dist, k);
+          positions.push({ ...token(chosen, Math.log(best)), top: top.map(([id, lp]) => token(id, lp)) });
+        }
+        ids.push(chosen);
+        if (eos.has(chosen)) {
+          return finish("stop");
+        }
+        if (constraint) state = constraint.next(state, chosen);
+        pending = [chosen];
+      }
+      return finish("length");
+    },
+    { room: request.maxTokens },
+  );
+}
