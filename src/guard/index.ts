@@ -15,6 +15,7 @@ export {
 export type {
   GuardInfo,
   GuardModelInfo,
+  RemoteBackendInfo,
   GenGuardInfo,
   StreamGuardInfo,
   ModelKind,
@@ -57,4 +58,16 @@ export {
   type KvCacheType,
   type ResolvedEngineOptions,
 } from "../engine/engine-options.js";
+export {
+  REMOTE_DEFAULTS,
+  type RemoteOptions,
+  type RemoteBackend,
+  type RemoteBackendKind,
+} from "../engine/remote/remote-options.js";
+export type {
+  CompletionRequest,
+  CompletionResult,
+  CompletionPosition,
+  CompletionToken,
+} from "../engine/gen/completion.js";
 export { judgeRollout, type Rollout, type RolloutVerdicts } from "./rewards.js";

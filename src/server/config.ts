@@ -40,6 +40,38 @@ export class ServerConfigError extends Qwen3GuardError {
 
 const positiveInt = z.number().int().positive();
 
+/** One engine server of `remote.gen` / `remote.stream` (checked in full by the engine options at load). */
+const remoteBackendSchema = z
+  .object({
+    kind: z.enum(["vllm", "sglang", "llama-server", "ollama", "qwen3guard"]),
+    url: z.url(),
+    /** The key itself (prefer apiKeyEnv). */
+    apiKey: z.string().min(1).optional(),
+    /** Environment variable holding the key. */
+    apiKeyEnv: z.string().min(1).optional(),
+    model: z.string().min(1).optional(),
+    name: z.string().min(1).optional(),
+    maxOutstanding: positiveInt.optional(),
+    topLogprobs: positiveInt.optional(),
+    logprobTokenIds: z.boolean().optional(),
+  })
+  .strict();
+
+/** Remote engines for one guard (see docs/scale-out.md); the model files still come from `models`. */
+const remotePoolSchema = z
+  .object({
+    backends: z.array(remoteBackendSchema).min(1),
+    timeoutMs: positiveInt.optional(),
+    retries: z.number().int().min(0).optional(),
+    backoffMs: z.number().int().min(0).optional(),
+    healthIntervalMs: z.number().int().min(0).optional(),
+    breakerFailures: positiveInt.optional(),
+    breakerCooldownMs: positiveInt.optional(),
+    chunkTokens: positiveInt.optional(),
+    chunkWaitMs: z.number().int().min(0).optional(),
+  })
+  .strict();
+
 /** What the upstream is told when an answer is rolled back and regenerated (defined with the guard's). */
 export { DEFAULT_REGENERATE_INSTRUCTION };
 
@@ -88,6 +120,11 @@ const configSchema = z
         quantization: z.enum(["q8_0", "f16", "f32"]).optional(),
         cacheDir: z.string().min(1).optional(),
       })
+      .strict()
+      .prefault({}),
+    /** Run a model on engine servers instead of in this process: `gen` and/or `stream` (docs/scale-out.md). */
+    remote: z
+      .object({ gen: remotePoolSchema.optional(), stream: remotePoolSchema.optional() })
       .strict()
       .prefault({}),
     /** The OpenAI-compatible LLM the proxy moderates. */
@@ -247,6 +284,18 @@ export function parseServerConfig(
     throw new ServerConfigError(
       "models",
       "no model to serve: give models.gen and/or models.stream (or --gen-model / --stream-model), or --demo for the toy models",
+    );
+  }
+  if (config.remote.gen && config.models.gen === undefined && !config.demo) {
+    throw new ServerConfigError(
+      "remote.gen",
+      "remote.gen needs models.gen: the tokenizer and template come from the local model files (a folder, GGUF or pulled hub name)",
+    );
+  }
+  if (config.remote.stream && config.models.stream === undefined && !config.demo) {
+    throw new ServerConfigError(
+      "remote.stream",
+      "remote.stream needs models.stream: the heads, labels and tokenizer come from the local model folder",
     );
   }
   if (config.demo && (config.models.gen !== undefined || config.models.stream !== undefined)) {

@@ -223,6 +223,23 @@ export async function loadServerRuntime(
   let stream: StreamGuard | undefined;
   let audit: AuditLog | undefined;
   let demo: DemoTriggers | undefined;
+  // made first: the remote-engine pools register their metrics in it
+  const metrics = new ServerMetrics();
+  const remote = (pool: NonNullable<ServerConfig["remote"]["gen"]> | undefined) =>
+    pool === undefined
+      ? {}
+      : {
+          remote: {
+            ...pool,
+            backends: pool.backends.map(({ apiKeyEnv, ...b }) => ({
+              ...b,
+              ...(b.apiKey === undefined && apiKeyEnv !== undefined && process.env[apiKeyEnv]
+                ? { apiKey: process.env[apiKeyEnv] }
+                : {}),
+            })),
+            registry: metrics.registry,
+          },
+        };
   try {
     const engine = {
       ...(config.engine.gpu ? { gpu: config.engine.gpu } : {}),
@@ -253,7 +270,12 @@ export async function loadServerRuntime(
     }
     if (genModel !== undefined) {
       log(`loading Gen model ${genModel}`);
-      gen = await GenGuard.load({ model: genModel, ...engine, ...(quantization ? { quantization } : {}) });
+      gen = await GenGuard.load({
+        model: genModel,
+        ...engine,
+        ...(quantization ? { quantization } : {}),
+        ...remote(config.remote.gen),
+      });
     }
     if (streamModel !== undefined) {
       log(`loading Stream model ${streamModel}`);
@@ -262,6 +284,7 @@ export async function loadServerRuntime(
         ...(config.models.streamHeads ? { heads: config.models.streamHeads } : {}),
         ...engine,
         ...(quantization ? { quantization } : {}),
+        ...remote(config.remote.stream),
       });
     }
     if (config.audit.path !== undefined) {
@@ -279,18 +302,7 @@ export async function loadServerRuntime(
     throw error;
   }
   const synthetic = config.demo ? "hand-set" : (gen?.info.synthetic ?? stream?.info.synthetic);
-  return new ServerRuntime(
-    config,
-    gen,
-    stream,
-    auth,
-    new ServerMetrics(),
-    audit,
-    policies,
-    builtin,
-    synthetic,
-    demo,
-  );
+  return new ServerRuntime(config, gen, stream, auth, metrics, audit, policies, builtin, synthetic, demo);
 }
 
 /** Where a server listens, for the start-up line. */

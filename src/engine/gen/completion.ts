@@ -11,6 +11,7 @@
 import type { QwenTokenizer } from "../../model/tokenizer/index.js";
 import type { GenEngine } from "./gen-engine.js";
 import { tokenConstraint } from "./token-constraint.js";
+import { isSpeculativeScorer } from "./token-scorer.js";
 
 export interface CompletionRequest {
   promptIds: readonly number[];
@@ -107,7 +108,7 @@ export function completeOnEngine(
       }
       const ids: number[] = [];
       const positions: CompletionPosition[] = [];
-      let pending: number[] = tail;
+      let pending: number[] = [...tail];
       let state = constraint?.start ?? 0;
       const finish = (finishReason: "stop" | "length"): CompletionResult => ({
         ids,
@@ -116,16 +117,56 @@ export function completeOnEngine(
         finishReason,
         reusedTokens: lease.reusedTokens,
       });
+      const probe = request.logprobTokenIds ?? [];
+      const record = (chosen: number, dist: Map<number, number>) => {
+        if (k === 0) return;
+        const top: [number, number][] =
+          probe.length > 0
+            ? probe
+                .map((id): [number, number] => [id, Math.log(dist.get(id) ?? 0)])
+                .sort((a, b) => b[1] - a[1])
+            : topK(dist, k);
+        positions.push({
+          ...token(chosen, Math.log(dist.get(chosen) ?? 0)),
+          top: top.map(([id, lp]) => token(id, lp)),
+        });
+      };
+      // A run of forced tokens (the constraint allows one token, not the end) needs no distribution to be chosen:
+      // with an engine that reads several positions of one evaluation, it is evaluated with the next choice, the
+      // distributions at the forced positions (for their log-probabilities) read in the same pass.
+      const batching =
+        constraint !== undefined && (k === 0 || probe.length > 0) && isSpeculativeScorer(lease);
+      let forced: number[] = [];
       for (let step = 0; step < request.maxTokens; step++) {
         const allowed = constraint?.allowed(state);
-        if (allowed !== undefined && allowed.length === 0) {
-          return finish("stop");
+        if (allowed !== undefined && allowed.length === 0) return finish("stop");
+        if (batching && allowed!.length === 1 && !eos.has(allowed![0]!)) {
+          const t = allowed![0]!;
+          forced.push(t);
+          pending.push(t);
+          ids.push(t);
+          state = constraint!.next(state, t);
+          continue;
         }
-        const probe = request.logprobTokenIds ?? [];
-        const full = allowed === undefined || (k > 0 && probe.length === 0);
-        const dist = full
-          ? await lease.appendAndDistribution(pending)
-          : await lease.appendAndScore(pending, [...new Set([...allowed!, ...probe])]);
+        const candidates = allowed ? [...new Set([...allowed, ...probe])] : undefined;
+        let dist: Map<number, number>;
+        if (batching && forced.length > 0 && isSpeculativeScorer(lease)) {
+          // pending: [the last choice or the prompt's tail..., forced...]; read after each forced token's predecessor
+          const first = pending.length - forced.length - 1;
+          const queries = [
+            ...forced.map((t, i) => ({ index: first + i, candidates: [...new Set([t, ...probe])] })),
+            { index: pending.length - 1, candidates: candidates! },
+          ];
+          const dists = await lease.appendAndScoreAt(pending, queries);
+          forced.forEach((t, i) => record(t, dists[i]!));
+          dist = dists[dists.length - 1]!;
+        } else {
+          const full = allowed === undefined || (k > 0 && probe.length === 0);
+          dist = full
+            ? await lease.appendAndDistribution(pending)
+            : await lease.appendAndScore(pending, candidates!);
+        }
+        forced = [];
         let chosen = -1;
         let best = -Infinity;
         const consider = (id: number) => {
@@ -137,21 +178,20 @@ export function completeOnEngine(
         };
         if (allowed) for (const id of allowed) consider(id);
         else for (const id of dist.keys()) consider(id);
-        if (k > 0) {
-          const top: [number, number][] =
-            probe.length > 0
-              ? probe
-                  .map((id): [number, number] => [id, Math.log(dist.get(id) ?? 0)])
-                  .sort((a, b) => b[1] - a[1])
-              : topK(dist, k);
-          positions.push({ ...token(chosen, Math.log(best)), top: top.map(([id, lp]) => token(id, lp)) });
-        }
+        record(chosen, dist);
         ids.push(chosen);
-        if (eos.has(chosen)) {
-          return finish("stop");
-        }
+        if (eos.has(chosen)) return finish("stop");
         if (constraint) state = constraint.next(state, chosen);
         pending = [chosen];
+      }
+      if (forced.length > 0 && k > 0 && isSpeculativeScorer(lease)) {
+        // the output ended on forced tokens: read their log-probabilities
+        const first = pending.length - forced.length - 1;
+        const dists = await lease.appendAndScoreAt(
+          pending,
+          forced.map((t, i) => ({ index: first + i, candidates: [...new Set([t, ...probe])] })),
+        );
+        forced.forEach((t, i) => record(t, dists[i]!));
       }
       return finish("length");
     },

@@ -184,8 +184,9 @@ export class BackendPool<C extends PoolClient> {
   /**
    * Run `work` on a backend, retrying retryable failures. `eligible` narrows the backends that may take this
    * request (e.g. only those that take token ids).
-   * @throws RemoteUnavailableError when no backend can take it, or the last attempt's error when retries are spent
-   *         (wrapped in RemoteUnavailableError with every attempt listed); a non-retryable error at once.
+   * @throws RemoteUnavailableError when no backend can take it, or when retries are spent (every attempt listed,
+   *         the last one's error as `cause`); with `retries: 0` the one attempt's own error; a non-retryable error
+   *         at once.
    */
   async run<T>(
     work: (client: C, attempt: Attempt) => Promise<T>,
@@ -222,6 +223,8 @@ export class BackendPool<C extends PoolClient> {
         if (!isRetryable(error)) throw error;
         failedOn.add(slot);
         if (number >= maxAttempts) {
+          // no retries configured: the attempt's own error (a timeout stays a RemoteTimeoutError)
+          if (maxAttempts === 1) throw error;
           throw new RemoteUnavailableError(
             `remote ${this.name}: ${number} attempt(s) failed: ${attempts.join("; ")}`,
             attempts,

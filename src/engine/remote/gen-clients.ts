@@ -95,7 +95,9 @@ export class VllmGenClient implements GenClient {
         ? {
             logprobs: k,
             // newer vLLM returns exactly these at every position; older versions ignore the field
-            ...(request.probeIds.length > 0 ? { logprob_token_ids: request.probeIds } : {}),
+            ...(request.probeIds.length > 0 && this.backend.logprobTokenIds
+              ? { logprob_token_ids: request.probeIds }
+              : {}),
             return_tokens_as_token_ids: true,
           }
         : {}),
@@ -174,7 +176,9 @@ export class SglangGenClient implements GenClient {
             return_logprob: true,
             logprob_start_len: -1,
             top_logprobs_num: k,
-            ...(request.probeIds.length > 0 ? { token_ids_logprob: request.probeIds } : {}),
+            ...(request.probeIds.length > 0 && this.backend.logprobTokenIds
+              ? { token_ids_logprob: request.probeIds }
+              : {}),
           }
         : {}),
     };

@@ -46,6 +46,12 @@ export interface RemoteBackend {
    * maximum). Tier probabilities outside the top k are reported as bounds.
    */
   topLogprobs?: number;
+  /**
+   * Ask for the log-probabilities of the format's own tokens at every position (vLLM's `logprob_token_ids`, SGLang's
+   * `token_ids_logprob`, qwen3guard), so every choice of the verdict is decided as the embedded decoder decides it
+   * (default true). `false`: the top k only (a tier outside it is then reported as a bound).
+   */
+  logprobTokenIds?: boolean;
 }
 
 /**
@@ -106,6 +112,7 @@ export const REMOTE_DEFAULTS = {
   chunkWaitMs: 100,
   maxOutstanding: 16,
   topLogprobs: 20,
+  logprobTokenIds: true,
 } as const;
 
 /** A backend with its defaults filled in and its URL normalised. */
@@ -135,6 +142,7 @@ const backendSchema = z
       .optional(),
     maxOutstanding: positiveInt(4096).optional(),
     topLogprobs: positiveInt(1000).optional(),
+    logprobTokenIds: z.boolean().optional(),
   })
   .strict();
 
@@ -190,6 +198,7 @@ export function resolveRemoteOptions(
       name: b.name ?? `${b.kind}@${new URL(url).host}`,
       maxOutstanding: b.maxOutstanding ?? REMOTE_DEFAULTS.maxOutstanding,
       topLogprobs: b.topLogprobs ?? REMOTE_DEFAULTS.topLogprobs,
+      logprobTokenIds: b.logprobTokenIds ?? REMOTE_DEFAULTS.logprobTokenIds,
     };
   });
   const seen = new Set<string>();
