@@ -13,6 +13,23 @@ import type { GenEngine } from "./gen-engine.js";
 import { tokenConstraint } from "./token-constraint.js";
 import { isSpeculativeScorer } from "./token-scorer.js";
 
+/**
+ * What `GenGuard.complete` (and the server's `POST /v1/completions`) takes: a token-id prompt, how many tokens to
+ * generate at most, the log-probabilities to report, and optionally a regular expression the whole output is held
+ * to. Decoding is greedy.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type CompletionRequest } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * const { ids } = guard.tokenize([{ role: "user", content: "Hi" }]);
+ * const request: CompletionRequest = { promptIds: ids, maxTokens: 12, logprobs: 3, regex: "Safety: (Safe|Unsafe)" };
+ * const { promptIds, ...options } = request;
+ * console.log((await guard.complete(promptIds, options)).text); // e.g. Safety: Safe
+ * await guard.close();
+ * ```
+ */
 export interface CompletionRequest {
   promptIds: readonly number[];
   /** Most tokens to generate (≥ 1). */
@@ -27,7 +44,21 @@ export interface CompletionRequest {
   skipSpecialTokens?: boolean;
 }
 
-/** A token with its log-probability. */
+/**
+ * A token with its log-probability (natural log, the model's own distribution at temperature 1).
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type CompletionToken } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * const { ids } = guard.tokenize([{ role: "user", content: "Hi" }]);
+ * const result = await guard.complete(ids, { maxTokens: 4, logprobs: 2 });
+ * const best: CompletionToken | undefined = result.positions?.[0]?.top[0];
+ * console.log(best?.id, best?.text, Math.exp(best?.logprob ?? -Infinity));
+ * await guard.close();
+ * ```
+ */
 export interface CompletionToken {
   id: number;
   /** Its text (empty for a special token left out); bytes of an incomplete UTF-8 character show as U+FFFD. */
@@ -35,11 +66,41 @@ export interface CompletionToken {
   logprob: number;
 }
 
+/**
+ * One generated position of a completion: the token chosen there and the reported tokens (the top k, or exactly
+ * the requested `logprobTokenIds`).
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type CompletionPosition } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * const { ids } = guard.tokenize([{ role: "user", content: "Hi" }]);
+ * const result = await guard.complete(ids, { maxTokens: 4, logprobs: 5 });
+ * for (const p of result.positions ?? ([] as CompletionPosition[])) console.log(p.text, p.logprob, p.top.length);
+ * await guard.close();
+ * ```
+ */
 export interface CompletionPosition extends CompletionToken {
   /** The reported tokens, most probable first. */
   top: CompletionToken[];
 }
 
+/**
+ * What `GenGuard.complete` returns: the generated ids and text, per position the log-probabilities when asked
+ * for, why generation stopped, and how much of the prompt's KV state was reused.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type CompletionResult } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * const { ids } = guard.tokenize([{ role: "user", content: "Hi" }]);
+ * const result: CompletionResult = await guard.complete(ids, { maxTokens: 16 });
+ * console.log(result.text, result.finishReason, result.reusedTokens);
+ * await guard.close();
+ * ```
+ */
 export interface CompletionResult {
   /**
    * Generated ids, the end-of-text token included when generation stopped on it (except for an unconstrained

@@ -14,7 +14,25 @@
  */
 import { Qwen3GuardError } from "../../core/errors.js";
 
-/** The regular expression cannot be used to hold a decode (syntax, an unsupported feature, too large). */
+/**
+ * The regular expression of `GenGuard.complete` (`POST /v1/completions`'s `structured_outputs.regex`) cannot be
+ * used to hold a decode: a syntax error, an unsupported feature (backreferences, lookaround), or too large. Code
+ * `REGEX_UNSUPPORTED`.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, RegexSyntaxError } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * const { ids } = guard.tokenize([{ role: "user", content: "Hi" }]);
+ * try {
+ *   await guard.complete(ids, { maxTokens: 8, regex: "(a)\\1" });
+ * } catch (error) {
+ *   if (error instanceof RegexSyntaxError) console.log(error.code); // REGEX_UNSUPPORTED
+ * }
+ * await guard.close();
+ * ```
+ */
 export class RegexSyntaxError extends Qwen3GuardError {
   constructor(message: string) {
     super("REGEX_UNSUPPORTED", message);

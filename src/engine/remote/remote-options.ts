@@ -14,6 +14,14 @@ import { z } from "zod";
  *   started with `--embeddings --pooling none`);
  * - `"ollama"`: Ollama's `POST /api/generate` (Gen only; text prompts only, see docs/scale-out.md);
  * - `"qwen3guard"`: another `qwen3guard serve` (the vLLM protocol for Gen, vLLM's `/pooling` for Stream).
+ *
+ * @example
+ * ```ts
+ * import type { RemoteBackendKind } from "qwen3guard";
+ *
+ * const takesTokenIds = (kind: RemoteBackendKind) => kind !== "ollama";
+ * console.log(takesTokenIds("sglang"), takesTokenIds("ollama")); // true false
+ * ```
  */
 export type RemoteBackendKind = "vllm" | "sglang" | "llama-server" | "ollama" | "qwen3guard";
 
@@ -25,7 +33,25 @@ export const REMOTE_BACKEND_KINDS = [
   "qwen3guard",
 ] as const satisfies readonly RemoteBackendKind[];
 
-/** One engine server. */
+/**
+ * One engine server of `RemoteOptions.backends`: its kind, URL and what it is sent (key, model name, how many
+ * requests at once, how many log-probabilities). See docs/scale-out.md.
+ *
+ * @example
+ * ```ts
+ * import { resolveEngineOptions, type RemoteBackend } from "qwen3guard";
+ *
+ * const vllm: RemoteBackend = {
+ *   kind: "vllm",
+ *   url: "http://10.0.0.5:8000/v1",
+ *   model: "Qwen/Qwen3Guard-Gen-4B",
+ *   apiKey: "token-abc123",
+ *   maxOutstanding: 32,
+ * };
+ * const resolved = resolveEngineOptions({ remote: { backends: [vllm] } });
+ * console.log(resolved.remote?.backends[0]?.name, resolved.remote?.backends[0]?.url); // vllm@10.0.0.5:8000 http://10.0.0.5:8000
+ * ```
+ */
 export interface RemoteBackend {
   kind: RemoteBackendKind;
   /** The server's base URL (`http://10.0.0.5:8000`); a trailing `/v1` is dropped. */
@@ -60,19 +86,20 @@ export interface RemoteBackend {
  *
  * @example
  * ```ts
- * import { GenGuard } from "qwen3guard";
+ * import { GenGuard, type RemoteOptions } from "qwen3guard";
  *
  * // the tokenizer and template come from the local model files; the model runs on two vLLM servers
- * const guard = await GenGuard.load({
- *   model: "Qwen/Qwen3Guard-Gen-0.6B",
- *   remote: {
- *     backends: [
- *       { kind: "vllm", url: "http://10.0.0.5:8000", model: "Qwen/Qwen3Guard-Gen-0.6B" },
- *       { kind: "vllm", url: "http://10.0.0.6:8000", model: "Qwen/Qwen3Guard-Gen-0.6B" },
- *     ],
- *     timeoutMs: 10_000,
- *   },
- * });
+ * const remote: RemoteOptions = {
+ *   backends: [
+ *     { kind: "vllm", url: "http://10.0.0.5:8000", model: "Qwen/Qwen3Guard-Gen-0.6B" },
+ *     { kind: "vllm", url: "http://10.0.0.6:8000", model: "Qwen/Qwen3Guard-Gen-0.6B" },
+ *   ],
+ *   timeoutMs: 10_000,
+ * };
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B", remote });
+ * const verdict = await guard.moderatePrompt("How do I bake bread?");
+ * console.log(verdict.tier, verdict.remote?.backend); // Safe vllm@10.0.0.5:8000
+ * await guard.close();
  * ```
  */
 export interface RemoteOptions {
@@ -101,6 +128,17 @@ export interface RemoteOptions {
   registry?: Registry;
 }
 
+/**
+ * The default of every remote-engine option (pool settings, and per backend `maxOutstanding`, `topLogprobs`,
+ * `logprobTokenIds`), in one place.
+ *
+ * @example
+ * ```ts
+ * import { REMOTE_DEFAULTS } from "qwen3guard";
+ *
+ * console.log(REMOTE_DEFAULTS.timeoutMs, REMOTE_DEFAULTS.retries, REMOTE_DEFAULTS.topLogprobs); // 30000 2 20
+ * ```
+ */
 export const REMOTE_DEFAULTS = {
   timeoutMs: 30_000,
   retries: 2,
