@@ -27,6 +27,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { Qwen3GuardError } from "../core/errors.js";
 import { DEFAULT_REGENERATE_INSTRUCTION } from "../guard/moderated-stream.js";
+import { remoteConfigSchema } from "../engine/remote/remote-options.js";
 
 /** The configuration file (or flags) are invalid: `key` is the dotted path of the first bad key. */
 export class ServerConfigError extends Qwen3GuardError {
@@ -39,38 +40,6 @@ export class ServerConfigError extends Qwen3GuardError {
 }
 
 const positiveInt = z.number().int().positive();
-
-/** One engine server of `remote.gen` / `remote.stream` (checked in full by the engine options at load). */
-const remoteBackendSchema = z
-  .object({
-    kind: z.enum(["vllm", "sglang", "llama-server", "ollama", "qwen3guard"]),
-    url: z.url(),
-    /** The key itself (prefer apiKeyEnv). */
-    apiKey: z.string().min(1).optional(),
-    /** Environment variable holding the key. */
-    apiKeyEnv: z.string().min(1).optional(),
-    model: z.string().min(1).optional(),
-    name: z.string().min(1).optional(),
-    maxOutstanding: positiveInt.optional(),
-    topLogprobs: positiveInt.optional(),
-    logprobTokenIds: z.boolean().optional(),
-  })
-  .strict();
-
-/** Remote engines for one guard (see docs/scale-out.md); the model files still come from `models`. */
-const remotePoolSchema = z
-  .object({
-    backends: z.array(remoteBackendSchema).min(1),
-    timeoutMs: positiveInt.optional(),
-    retries: z.number().int().min(0).optional(),
-    backoffMs: z.number().int().min(0).optional(),
-    healthIntervalMs: z.number().int().min(0).optional(),
-    breakerFailures: positiveInt.optional(),
-    breakerCooldownMs: positiveInt.optional(),
-    chunkTokens: positiveInt.optional(),
-    chunkWaitMs: z.number().int().min(0).optional(),
-  })
-  .strict();
 
 /** What the upstream is told when an answer is rolled back and regenerated (defined with the guard's). */
 export { DEFAULT_REGENERATE_INSTRUCTION };
@@ -117,6 +86,8 @@ const configSchema = z
         /** CPU threads per decode (default: the available cores; 1 on a machine whose cores are busy elsewhere). */
         threads: positiveInt.optional(),
         kvCache: z.enum(["f16", "f32"]).optional(),
+        flashAttention: z.enum(["auto", "on", "off"]).optional(),
+        batchSize: positiveInt.optional(),
         quantization: z.enum(["q8_0", "f16", "f32"]).optional(),
         cacheDir: z.string().min(1).optional(),
       })
@@ -124,7 +95,7 @@ const configSchema = z
       .prefault({}),
     /** Run a model on engine servers instead of in this process: `gen` and/or `stream` (docs/scale-out.md). */
     remote: z
-      .object({ gen: remotePoolSchema.optional(), stream: remotePoolSchema.optional() })
+      .object({ gen: remoteConfigSchema.optional(), stream: remoteConfigSchema.optional() })
       .strict()
       .prefault({}),
     /** The OpenAI-compatible LLM the proxy moderates. */

@@ -13,7 +13,8 @@ import { writeCraftedStreamModel } from "../model/synth/crafted-stream.js";
 import { resolveCacheDir } from "../model/cache-dir.js";
 import { AuditLog } from "./audit-log.js";
 import { ApiKeyAuth, DEFAULT_TENANT } from "./auth.js";
-import { upstreamApiKey, type ServerConfig } from "./config.js";
+import { ServerConfigError, upstreamApiKey, type ServerConfig } from "./config.js";
+import { remoteOptionsFromConfig } from "../engine/remote/remote-options.js";
 import { GuardQueue } from "./guard-queue.js";
 import { ServerMetrics } from "./metrics.js";
 
@@ -225,21 +226,20 @@ export async function loadServerRuntime(
   let demo: DemoTriggers | undefined;
   // made first: the remote-engine pools register their metrics in it
   const metrics = new ServerMetrics();
-  const remote = (pool: NonNullable<ServerConfig["remote"]["gen"]> | undefined) =>
-    pool === undefined
-      ? {}
-      : {
-          remote: {
-            ...pool,
-            backends: pool.backends.map(({ apiKeyEnv, ...b }) => ({
-              ...b,
-              ...(b.apiKey === undefined && apiKeyEnv !== undefined && process.env[apiKeyEnv]
-                ? { apiKey: process.env[apiKeyEnv] }
-                : {}),
-            })),
-            registry: metrics.registry,
-          },
-        };
+  // a configuration's remote pool as the library takes it (keys read from the environment); defaults are filled in
+  // by the engine options, as for a library user
+  const remote = (which: "gen" | "stream") => {
+    const pool = config.remote[which];
+    if (pool === undefined) return {};
+    const options = remoteOptionsFromConfig(pool, process.env, `remote.${which}`);
+    if (!options.ok) {
+      throw new ServerConfigError(
+        options.issue.path,
+        `configuration key ${options.issue.path}: ${options.issue.message}`,
+      );
+    }
+    return { remote: { ...options.value, registry: metrics.registry } };
+  };
   try {
     const engine = {
       ...(config.engine.gpu ? { gpu: config.engine.gpu } : {}),
@@ -247,6 +247,8 @@ export async function loadServerRuntime(
       ...(config.engine.sequences ? { sequences: config.engine.sequences } : {}),
       ...(config.engine.threads ? { threads: config.engine.threads } : {}),
       ...(config.engine.kvCache ? { kvCache: config.engine.kvCache } : {}),
+      ...(config.engine.flashAttention ? { flashAttention: config.engine.flashAttention } : {}),
+      ...(config.engine.batchSize ? { batchSize: config.engine.batchSize } : {}),
       ...(config.engine.cacheDir ? { cacheDir: config.engine.cacheDir } : {}),
       warn,
     };
@@ -274,7 +276,7 @@ export async function loadServerRuntime(
         model: genModel,
         ...engine,
         ...(quantization ? { quantization } : {}),
-        ...remote(config.remote.gen),
+        ...remote("gen"),
       });
     }
     if (streamModel !== undefined) {
@@ -284,7 +286,7 @@ export async function loadServerRuntime(
         ...(config.models.streamHeads ? { heads: config.models.streamHeads } : {}),
         ...engine,
         ...(quantization ? { quantization } : {}),
-        ...remote(config.remote.stream),
+        ...remote("stream"),
       });
     }
     if (config.audit.path !== undefined) {

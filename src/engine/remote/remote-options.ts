@@ -199,6 +199,58 @@ const optionsSchema = z
   })
   .strict();
 
+/**
+ * The same options as a configuration file gives them (`qwen3guard serve`'s `remote.gen` / `remote.stream`): no
+ * registry, and a backend's key may be named by the environment variable holding it (`apiKeyEnv`). Checked with
+ * the same rules as the library's; the defaults are filled in by {@link resolveRemoteOptions} only.
+ */
+export const remoteConfigSchema = optionsSchema.omit({ registry: true }).extend({
+  backends: z
+    .array(
+      backendSchema.extend({
+        /** The environment variable holding the key (rather than the key in the file). */
+        apiKeyEnv: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name")
+          .optional(),
+      }),
+    )
+    .min(1, "give at least one backend"),
+});
+
+/** Remote options as a configuration file gives them. */
+export type RemoteConfig = z.infer<typeof remoteConfigSchema>;
+
+/**
+ * The library options of a configuration's remote pool: each `apiKeyEnv` read from `env` (an unset variable is an
+ * error: a backend that needs a key would answer 401 on every request).
+ */
+export function remoteOptionsFromConfig(
+  config: RemoteConfig,
+  env: Readonly<Record<string, string | undefined>>,
+  where: string,
+): { ok: true; value: RemoteOptions } | { ok: false; issue: RemoteOptionsIssue } {
+  const backends: RemoteBackend[] = [];
+  for (const [i, { apiKeyEnv, ...b }] of config.backends.entries()) {
+    if (apiKeyEnv !== undefined && b.apiKey === undefined) {
+      const key = env[apiKeyEnv];
+      if (key === undefined || key === "") {
+        return {
+          ok: false,
+          issue: {
+            path: `${where}.backends.${i}.apiKeyEnv`,
+            message: `the environment variable ${apiKeyEnv} is not set`,
+          },
+        };
+      }
+      backends.push({ ...b, apiKey: key });
+    } else {
+      backends.push(b);
+    }
+  }
+  return { ok: true, value: { ...config, backends } };
+}
+
 /** Why remote options are invalid: the dotted path of the bad key and what is wrong. */
 export interface RemoteOptionsIssue {
   path: string;
