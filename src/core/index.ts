@@ -10,3 +10,4 @@ export * from "./policy/index.js";
 export * from "./stream-decision.js";
 export * from "./rewards.js";
 export * from "./eval-errors.js";
+export * from "./stream-replay.js";
