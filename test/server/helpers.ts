@@ -94,3 +94,41 @@ export async function postJson(
   }
   return { status: response.status, headers: response.headers, body: parsed };
 }
+
+/** A whole WebSocket Stream session (GET /v1/guard/stream): open, the chunks, end; every frame until the close. */
+export async function runStreamSession(
+  base: string,
+  options: {
+    messages: { role: string; content: string }[];
+    chunks: string[];
+    rule?: "official" | "report";
+    mode?: "strict" | "loose";
+    /** null: no Authorization header. */
+    key?: string | null;
+  },
+): Promise<Json[]> {
+  const { default: WebSocket } = await import("ws");
+  const key = options.key === undefined ? "acme-key" : options.key;
+  const ws = new WebSocket(`${base.replace("http", "ws")}/v1/guard/stream`, {
+    headers: key ? { authorization: `Bearer ${key}` } : {},
+  });
+  const frames: Json[] = [];
+  ws.on("message", (data) => frames.push(JSON.parse(String(data))));
+  const closed = new Promise<void>((resolve) => ws.on("close", () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  ws.send(
+    JSON.stringify({
+      type: "open",
+      messages: options.messages,
+      ...(options.rule ? { rule: options.rule } : {}),
+      ...(options.mode ? { mode: options.mode } : {}),
+    }),
+  );
+  for (const text of options.chunks) ws.send(JSON.stringify({ type: "text", text }));
+  ws.send(JSON.stringify({ type: "end" }));
+  await closed;
+  return frames;
+}
