@@ -206,11 +206,13 @@ export class StreamPanel {
         this.#onFrame(run, frame),
       );
       abort.signal.addEventListener("abort", () => session?.close(), { once: true });
-      session.send({ type: "open", messages, rule: this.state.rule, mode: this.state.mode });
-      await session.next("prompt");
-      run.state = "streaming";
-      if (source === "paste") await this.#sendPasted(session, answer, abort.signal);
-      else await this.#sendFromUpstream(session, run, messages, model, abort.signal);
+      const open = { type: "open", messages, rule: this.state.rule, mode: this.state.mode };
+      if (source === "paste") {
+        session.send(open);
+        await session.next("prompt");
+        run.state = "streaming";
+        await this.#sendPasted(session, answer, abort.signal);
+      } else await this.#sendFromUpstream(session, open, run, messages, model, abort.signal);
       if (abort.signal.aborted) {
         run.state = "stopped";
       } else {
@@ -245,8 +247,14 @@ export class StreamPanel {
     }
   }
 
+  /**
+   * The proxy first, then the session: once the proxy answers it holds its own Stream session, and the page's
+   * session (which judges what the proxy sent) may have to wait for that one to end when the engine has a single
+   * sequence. Text that arrives before the page's session is open waits in the page.
+   */
   async #sendFromUpstream(
     session: Session,
+    open: unknown,
     run: StreamRun,
     messages: ChatMessage[],
     model: string,
@@ -258,6 +266,18 @@ export class StreamPanel {
       { model, stream: true, messages },
       signal,
     );
+    let waiting: string | undefined = "";
+    session.send(open);
+    const ready = session.next("prompt").then(() => {
+      run.state = "streaming";
+      if (waiting) session.send({ type: "text", text: waiting });
+      waiting = undefined;
+    });
+    ready.catch(() => undefined); // awaited below
+    const send = (text: string) => {
+      if (waiting === undefined) session.send({ type: "text", text });
+      else waiting += text;
+    };
     for await (const data of sseData(response, signal)) {
       if (data === "[DONE]") break;
       const chunk = JSON.parse(data) as {
@@ -274,11 +294,12 @@ export class StreamPanel {
       if (typeof text === "string" && text.length > 0) {
         run.proxy.text += text;
         run.firstChunkAt ??= performance.now();
-        session.send({ type: "text", text });
+        send(text);
       }
       if (choice?.finish_reason) run.proxy.finishReason = choice.finish_reason;
       if (chunk.qwen3guard) run.proxy.guard = chunk.qwen3guard;
     }
+    await ready;
     if (run.proxy.error)
       throw new PlaygroundError("UPSTREAM_STREAM_ERROR", `the proxy's stream ended with ${run.proxy.error}`);
   }
@@ -456,7 +477,8 @@ export class StreamPanel {
       v.tier === "Safe" ? "Safe: no pair" : `${v.tier} at token ${v.index} (${v.category ?? "no category"})`,
     ]);
     let received: string;
-    if (proxy === undefined && delivered === undefined) received = "asking the policy…";
+    if (this.state.policy === undefined) received = "no valid policy: fix it in the Policy panel";
+    else if (proxy === undefined && delivered === undefined) received = "asking the policy…";
     else if (proxy?.stop) {
       const text = run.tokens
         .slice(0, proxy.delivered)

@@ -22,7 +22,8 @@ const CACHE = fs.mkdtempSync(path.join(os.tmpdir(), "qwen3guard-server-cache-"))
 process.on("exit", () => fs.rmSync(CACHE, { recursive: true, force: true }));
 
 /**
- * Start a demo server. `config` is merged over a small engine (CPU, 1024 positions, 2 sequences) and two tenants:
+ * Start a demo server. `config` is merged over a small engine (CPU, 1024 positions, 2 sequences; `engine` keys are
+ * merged into it) and two tenants:
  * acme (key "acme-key") and globex (key "globex-key"); `files` are written into the server's folder first.
  */
 export async function startDemoServer(
@@ -34,13 +35,20 @@ export async function startDemoServer(
   const parsed = parseServerConfig(
     {
       demo: true,
-      engine: { cacheDir: CACHE, gpu: "cpu", contextSize: 1024, sequences: 2 },
       tenants: {
         acme: { apiKeys: [hashApiKey("acme-key")] },
         globex: { apiKeys: [hashApiKey("globex-key")] },
       },
       logLevel: "silent",
       ...config,
+      // engine keys given are merged over the small engine
+      engine: {
+        cacheDir: CACHE,
+        gpu: "cpu",
+        contextSize: 1024,
+        sequences: 2,
+        ...(config.engine as Record<string, unknown> | undefined),
+      },
     },
     {},
     dir,

@@ -7,7 +7,7 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -87,6 +87,36 @@ test("the page: / and /playground serve one HTML page with the synthetic banner,
   const other = await get("/playground/../package.json", null);
   assert.equal(other.status, 404);
   assert.equal((await get("/playground/index.html", null)).status, 404);
+});
+
+test("`qwen3guard serve --demo --port 0` as a real process prints the playground's address and serves it", async () => {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), "playground-serve-"));
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "src/cli/run.ts", "serve", "--demo", "--port", "0", "--log-level", "warn"],
+    { cwd: repoRoot, env: { ...process.env, QWEN3GUARD_CACHE: cache } },
+  );
+  try {
+    let err = "";
+    const base = await new Promise<string>((resolve, reject) => {
+      child.stderr.on("data", (b: Buffer) => {
+        err += b.toString("utf8");
+        const m = /listening on (http:\/\/\S+)/.exec(err);
+        if (m && /playground: /.test(err)) resolve(m[1]!);
+      });
+      child.on("close", (code) => reject(new Error(`serve exited (${code}):\n${err}`)));
+    });
+    assert.match(err, new RegExp(`playground: ${base.replace(/[.]/g, "\\.")}/\n`));
+    const page = await fetch(`${base}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /Synthetic models: their verdicts mean nothing about safety/);
+    const info = (await (await fetch(`${base}/v1/guard/info`)).json()) as Json;
+    assert.equal(info.auth.required, false);
+    assert.equal(typeof info.demo.genTrigger, "string");
+  } finally {
+    child.kill("SIGKILL");
+    fs.rmSync(cache, { recursive: true, force: true });
+  }
 });
 
 test("the page can be turned off (playground: false); its API stays", async () => {

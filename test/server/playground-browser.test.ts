@@ -35,7 +35,8 @@ before(async () => {
   if (skip) return;
   execFileSync(process.execPath, [path.join(repoRoot, "scripts/build-playground.mjs")], { stdio: "inherit" });
   upstream = await new FakeUpstream().start();
-  server = await startDemoServer({ upstream: { url: upstream.url } });
+  // one engine sequence: the page's session must wait for the proxy's without blocking it
+  server = await startDemoServer({ upstream: { url: upstream.url }, engine: { sequences: 1 } });
   info = (await (
     await fetch(`${server.base}/v1/guard/info`, { headers: { authorization: "Bearer acme-key" } })
   ).json()) as Json;
