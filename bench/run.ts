@@ -1,10 +1,11 @@
 /**
- * `npm run bench -- gen|stream|serve|serve-moderations|tokenizer-lag [--json] [options]`: benchmarks on synthetic
- * models (cached in .cache/bench); tokenizer-lag needs no model.
+ * `npm run bench -- gen|gen-concurrency|stream|serve|serve-moderations|tokenizer-lag [--json] [options]`: benchmarks
+ * on synthetic models (cached in .cache/bench); tokenizer-lag needs no model.
  * Prints JSON (with --json) or a short summary; progress goes to stderr. Not part of the test suite.
  */
 import { Command, Option } from "commander";
 import { benchGen } from "./gen.js";
+import { benchGenConcurrency } from "./gen-concurrency.js";
 import { benchServeModerations } from "./serve-moderations.js";
 import { benchServeProxy } from "./serve-proxy.js";
 import { benchStream } from "./stream.js";
@@ -31,6 +32,40 @@ program
       requests: o.requests,
       naiveRequests: o.naiveRequests,
       promptTokens: o.promptTokens,
+    });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("gen-concurrency")
+  .description("Gen moderation: N prompts one by one vs all at once on the same warm guard (N sequences)")
+  .addOption(
+    new Option("--shape <shape>", "synthetic model shape")
+      .choices(["tiny", "0.6b", "4b", "8b"])
+      .default("0.6b"),
+  )
+  .option("--requests <n>", "prompts per round (= the guard's sequences)", Number, 8)
+  .option("--rounds <n>", "rounds of each kind per configuration", Number, 2)
+  .option("--prompt-tokens <n>", "prompt length aimed at (tokens)", Number, 40)
+  .option("--context-size <n>", "positions per request", Number, 2048)
+  .option("--total-context-size <n>", "KV positions in all, shared by the sequences", Number, 4096)
+  .option("--no-unshared", "skip the run with sharing and merging off")
+  .addOption(new Option("--kv-cache <type>", "KV cache type").choices(["f16", "f32"]).default("f16"))
+  .addOption(
+    new Option("--flash-attention <mode>", "flash attention").choices(["auto", "on", "off"]).default("auto"),
+  )
+  .option("--json", "print JSON only")
+  .action(async (o) => {
+    const result = await benchGenConcurrency({
+      shape: o.shape,
+      requests: o.requests,
+      rounds: o.rounds,
+      promptTokens: o.promptTokens,
+      contextSize: o.contextSize,
+      totalContextSize: o.totalContextSize,
+      unshared: o.unshared,
+      kvCache: o.kvCache,
+      flashAttention: o.flashAttention,
     });
     process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
   });

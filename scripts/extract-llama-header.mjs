@@ -54,6 +54,7 @@ const FUNCTIONS = {
       "llama_get_memory",
       "llama_memory_clear",
       "llama_memory_seq_rm",
+      "llama_memory_seq_cp",
       "llama_memory_seq_pos_min",
       "llama_memory_seq_pos_max",
       "llama_batch_init",

@@ -20,8 +20,34 @@
 import type { Category, RiskTier, Strictness } from "./labels.js";
 import type { TierProbabilities } from "./verdict.js";
 
+/**
+ * Which pair rule turns per-token labels into a stop: `official` (the official evaluation code, the default: two
+ * Unsafe tokens in a row, or two Controversial ones) or `report` (the technical report's prose: two tokens in a row
+ * each Unsafe or Controversial). A Stream session's `rule`; see docs/stream.md.
+ *
+ * @example
+ * ```ts
+ * import type { StreamRule, StreamSessionOptions } from "qwen3guard";
+ *
+ * const rule: StreamRule = "report";
+ * const options: StreamSessionOptions = { rule, mode: "strict" }; // for guard.openStream(messages, options)
+ * console.log(options.rule);
+ * ```
+ */
 export type StreamRule = "official" | "report";
 
+/**
+ * The rule and mode of `StreamTracker` and `streamStop` (`streamVerdict` takes the rule only: the mode decides
+ * where a live stream stops, not the whole answer's verdict).
+ *
+ * @example
+ * ```ts
+ * import { StreamTracker, type StreamDecisionOptions } from "qwen3guard/core";
+ *
+ * const options: StreamDecisionOptions = { rule: "official", mode: "loose" }; // only Unsafe pairs stop
+ * console.log(new StreamTracker(options).mode); // loose
+ * ```
+ */
 export interface StreamDecisionOptions {
   /** Which pair rule to use (default `official`). */
   rule?: StreamRule;
@@ -39,17 +65,50 @@ export interface TokenDetail<C extends string = Category> {
   probabilities?: TierProbabilities;
 }
 
-/** A pair of consecutive flagged tokens, reported at the second token, with that token's detail. */
+/**
+ * A pair of consecutive flagged tokens, reported at the second token (`index`), with that token's detail (by
+ * default its category and probabilities when known): what `StreamTracker.push` fires and `streamStop` returns.
+ * A Stream session's trigger (in the main entry) carries more: the token, its text, category names.
+ *
+ * @example
+ * ```ts
+ * import { streamStop, type StreamTrigger } from "qwen3guard/core";
+ *
+ * const trigger: StreamTrigger | undefined = streamStop(["Safe", "Unsafe", "Unsafe"], [undefined, "Violent", "Violent"]);
+ * console.log(trigger); // { category: "Violent", tier: "Unsafe", index: 2 }
+ * ```
+ */
 export type StreamTrigger<D extends object = TokenDetail> = Omit<D, "tier" | "index"> & {
   tier: "Unsafe" | "Controversial";
   /** Index (0-based, among the tokens pushed) of the triggering token, the second of the pair. */
   index: number;
 };
 
-/** The verdict for a whole answer: Safe (no trigger), or the deciding trigger. */
+/**
+ * The verdict for a whole answer: `{ tier: "Safe" }` (no trigger), or the deciding trigger (`streamVerdict`,
+ * `StreamTracker.final()`).
+ *
+ * @example
+ * ```ts
+ * import { streamVerdict, type StreamVerdict } from "qwen3guard/core";
+ *
+ * const verdict: StreamVerdict = streamVerdict(["Safe", "Controversial", "Safe"]);
+ * console.log(verdict.tier); // Safe: no pair
+ * ```
+ */
 export type StreamVerdict<D extends object = TokenDetail> = { tier: "Safe" } | StreamTrigger<D>;
 
-/** The tier a pair of consecutive labels triggers under a rule, or undefined. */
+/**
+ * The tier a pair of consecutive labels triggers under a rule (default `official`), or undefined when it does
+ * not trigger. A mixed Unsafe/Controversial pair triggers under the report rule only.
+ *
+ * @example
+ * ```ts
+ * import { pairTrigger } from "qwen3guard/core";
+ *
+ * console.log(pairTrigger("Unsafe", "Controversial"), pairTrigger("Unsafe", "Controversial", "report")); // undefined Unsafe
+ * ```
+ */
 export function pairTrigger(
   a: RiskTier,
   b: RiskTier,
@@ -73,7 +132,20 @@ function stops(a: RiskTier, b: RiskTier, tier: StreamTrigger["tier"], mode: Stri
  * Incremental form of the rule, for tokens as they stream in. `push` reports `fired` once, at the
  * first trigger the mode's stop condition allows; `final()` is the whole-sequence verdict so far
  * (equal to `streamVerdict` over everything pushed). Each token comes with a detail of type `D` (by default its
- * optional category and probabilities); triggers carry the triggering token's detail as given.
+ * optional category and probabilities); triggers carry the triggering token's detail as given. Use it when you
+ * score the tokens yourself (StreamGuard sessions run one inside).
+ *
+ * @example
+ * ```ts
+ * import { StreamTracker } from "qwen3guard/core";
+ *
+ * const tracker = new StreamTracker({ mode: "strict" });
+ * for (const label of ["Safe", "Controversial", "Controversial", "Unsafe"] as const) {
+ *   const { fired } = tracker.push(label, {});
+ *   if (fired) console.log("stop at token", fired.index, fired.tier); // stop at token 2 Controversial
+ * }
+ * console.log(tracker.final().tier); // Controversial
+ * ```
  */
 export class StreamTracker<D extends object = TokenDetail> {
   readonly rule: StreamRule;
@@ -141,7 +213,18 @@ function firstPair(labels: readonly RiskTier[], match: (a: RiskTier, b: RiskTier
   return -1;
 }
 
-/** The verdict for a whole answer, from its per-token labels (and per-token categories). */
+/**
+ * The verdict for a whole answer, from its per-token labels (and per-token categories): under the official rule
+ * an Unsafe pair anywhere beats an earlier Controversial pair. Use it to judge a finished answer's labels.
+ *
+ * @example
+ * ```ts
+ * import { streamVerdict } from "qwen3guard/core";
+ *
+ * const labels = ["Controversial", "Controversial", "Unsafe", "Unsafe"] as const;
+ * console.log(streamVerdict(labels)); // { tier: "Unsafe", index: 3 }
+ * ```
+ */
 export function streamVerdict<C extends string = Category>(
   labels: readonly RiskTier[],
   categories?: readonly (C | undefined)[],
@@ -161,7 +244,18 @@ export function streamVerdict<C extends string = Category>(
     : triggerAt(categories, at, pairTrigger(labels[at - 1]!, labels[at]!, "report")!);
 }
 
-/** Where a live stream would stop under the rule and mode, or undefined when it would not. */
+/**
+ * Where a live stream would stop under the rule and mode (the first trigger the mode allows), or undefined when it
+ * would not: the same as the first `fired` of a StreamTracker.
+ *
+ * @example
+ * ```ts
+ * import { streamStop } from "qwen3guard/core";
+ *
+ * const labels = ["Controversial", "Controversial", "Unsafe", "Unsafe"] as const;
+ * console.log(streamStop(labels)?.index, streamStop(labels, undefined, { mode: "loose" })?.index); // 1 3
+ * ```
+ */
 export function streamStop<C extends string = Category>(
   labels: readonly RiskTier[],
   categories?: readonly (C | undefined)[],

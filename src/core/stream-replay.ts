@@ -16,21 +16,55 @@ import type { PolicyAction, PolicyInput } from "./policy/types.js";
 import { pairTrigger, streamStop, streamVerdict, type StreamRule } from "./stream-decision.js";
 import type { TierProbabilities } from "./verdict.js";
 
-/** What a replay needs of one answer token's verdict (a WebSocket `token` frame's verdict fits). */
+/**
+ * What a replay needs of one answer token's verdict: its tier, and its category and P(tier) when known. A
+ * `StreamTokenVerdict` of a Stream session fits, and so does a WebSocket `token` frame's verdict.
+ *
+ * @example
+ * ```ts
+ * import { replayStream, type ReplayToken } from "qwen3guard/core";
+ *
+ * const tokens: ReplayToken[] = [{ tier: "Safe" }, { tier: "Unsafe", category: "Violent" }, { tier: "Unsafe", category: "Violent" }];
+ * console.log(replayStream(tokens).verdict); // { index: 2, tier: "Unsafe", category: "Violent" }
+ * ```
+ */
 export interface ReplayToken {
   tier: RiskTier;
   category?: string;
   probabilities?: TierProbabilities;
 }
 
-/** A pair of consecutive flagged tokens, at its second token. */
+/**
+ * A pair of consecutive flagged tokens that the pair rule triggers on, at its second token.
+ *
+ * @example
+ * ```ts
+ * import { streamPairs, type ReplayPair } from "qwen3guard/core";
+ *
+ * const pairs: ReplayPair[] = streamPairs([{ tier: "Controversial" }, { tier: "Controversial" }]);
+ * console.log(pairs); // [{ index: 1, tier: "Controversial" }]: tokens 0 and 1
+ * ```
+ */
 export interface ReplayPair {
   /** Index of the pair's second token (the first is `index - 1`). */
   index: number;
   tier: "Unsafe" | "Controversial";
 }
 
-/** Every pair of consecutive tokens the rule forms, in order, each at its second token. */
+/**
+ * Every pair of consecutive tokens the rule (default `official`) triggers on, in order, each at its second token.
+ * Where a live stream stops is one of them (`replayStream`'s `stop`); a policy may stop on any of them
+ * (`replayProxy`).
+ *
+ * @example
+ * ```ts
+ * import { streamPairs } from "qwen3guard/core";
+ *
+ * const tokens = [{ tier: "Safe" }, { tier: "Controversial" }, { tier: "Unsafe" }, { tier: "Unsafe" }] as const;
+ * console.log(streamPairs(tokens)); // [{ index: 3, tier: "Unsafe" }]
+ * console.log(streamPairs(tokens, "report")); // [{ index: 2, tier: "Unsafe" }, { index: 3, tier: "Unsafe" }]
+ * ```
+ */
 export function streamPairs(tokens: readonly ReplayToken[], rule: StreamRule = "official"): ReplayPair[] {
   const pairs: ReplayPair[] = [];
   for (let i = 1; i < tokens.length; i++) {
@@ -41,8 +75,17 @@ export function streamPairs(tokens: readonly ReplayToken[], rule: StreamRule = "
 }
 
 /**
- * The verdict a policy judges for a pair, as the proxy builds it: the pair's tier, its second token's category and
- * probabilities.
+ * The verdict a policy judges for a pair, as the moderating proxy builds it: a response verdict with the pair's
+ * tier, its second token's category and probabilities. Give it to `decide`.
+ *
+ * @example
+ * ```ts
+ * import { decide, emptyPolicy, pairVerdict, streamPairs } from "qwen3guard/core";
+ *
+ * const tokens = [{ tier: "Unsafe", category: "Violent" }, { tier: "Unsafe", category: "Violent" }] as const;
+ * const verdict = pairVerdict(tokens, streamPairs(tokens)[0]!);
+ * console.log(verdict, decide(emptyPolicy(), verdict).action); // { direction: "response", tier: "Unsafe", categories: ["Violent"] } block
+ * ```
  */
 export function pairVerdict(tokens: readonly ReplayToken[], pair: ReplayPair): PolicyInput {
   const token = tokens[pair.index]!;
@@ -54,7 +97,19 @@ export function pairVerdict(tokens: readonly ReplayToken[], pair: ReplayPair): P
   };
 }
 
-/** What the moderating proxy makes of an answer. */
+/**
+ * What the moderating proxy (and `moderateTextStream`) makes of a finished answer: where a policy stops it, and how
+ * many answer tokens its client received.
+ *
+ * @example
+ * ```ts
+ * import { replayProxy, type ProxyReplay } from "qwen3guard/core";
+ *
+ * const tokens = [{ tier: "Safe" }, { tier: "Unsafe" }, { tier: "Unsafe" }] as const;
+ * const replay: ProxyReplay = replayProxy(tokens, "official", () => "flag"); // a policy that never stops
+ * console.log(replay); // { delivered: 3 }
+ * ```
+ */
 export interface ProxyReplay {
   /** The first pair the policy stops on (block or regenerate), with that action. */
   stop?: ReplayPair & { action: PolicyAction };
@@ -63,8 +118,19 @@ export interface ProxyReplay {
 }
 
 /**
- * What a client of the proxy receives for an answer: `actionOf` is the policy's action for a pair's verdict
- * (`decide(policy, pairVerdict(tokens, pair)).action`).
+ * What a client of the moderating proxy receives for an answer, judged again without the model: the first pair
+ * (under `rule`) whose action is block or regenerate stops the answer before the pair's first token. `actionOf`
+ * gives the policy's action for a pair's verdict, usually `decide(policy, verdict).action`.
+ *
+ * @example
+ * ```ts
+ * import { decide, emptyPolicy, replayProxy } from "qwen3guard/core";
+ *
+ * const policy = emptyPolicy(); // the built-in table: block Unsafe and Controversial
+ * const tokens = [{ tier: "Safe" }, { tier: "Safe" }, { tier: "Unsafe" }, { tier: "Unsafe" }] as const;
+ * console.log(replayProxy(tokens, "official", (verdict) => decide(policy, verdict).action));
+ * // { stop: { index: 3, tier: "Unsafe", action: "block" }, delivered: 2 }: the client got tokens 0 and 1
+ * ```
  */
 export function replayProxy(
   tokens: readonly ReplayToken[],
@@ -81,15 +147,36 @@ export function replayProxy(
 }
 
 /**
- * Answer tokens a client of the proxy has received while the answer is still streaming (no stop yet): all but the
- * last one when its tier is held (it waits for the next token's verdict).
+ * Answer tokens a client of the moderating proxy has received while the answer is still streaming (no stop yet):
+ * all but the last one when its tier is held (it waits for the next token's verdict). `held` is the policy's
+ * `heldTiers` (exported by `qwen3guard`).
+ *
+ * @example
+ * ```ts
+ * import { clearedWhileStreaming } from "qwen3guard/core";
+ *
+ * const held = ["Unsafe", "Controversial"] as const; // heldTiers of the built-in table, strict
+ * console.log(clearedWhileStreaming([{ tier: "Safe" }, { tier: "Controversial" }], held)); // 1: the second waits
+ * console.log(clearedWhileStreaming([{ tier: "Safe" }, { tier: "Safe" }], held)); // 2
+ * ```
  */
 export function clearedWhileStreaming(tokens: readonly ReplayToken[], held: readonly RiskTier[]): number {
   const last = tokens[tokens.length - 1];
   return last !== undefined && held.includes(last.tier) ? tokens.length - 1 : tokens.length;
 }
 
-/** Everything a view of an answer shows for one rule and mode. */
+/**
+ * An answer's verdicts seen under one rule and mode: every pair, where a live session stops, and the whole-answer
+ * verdict.
+ *
+ * @example
+ * ```ts
+ * import { replayStream, type StreamReplay } from "qwen3guard/core";
+ *
+ * const replay: StreamReplay = replayStream([{ tier: "Controversial" }, { tier: "Controversial" }], "official", "loose");
+ * console.log(replay.stop, replay.verdict.tier); // undefined Controversial: loose stops on Unsafe pairs only
+ * ```
+ */
 export interface StreamReplay {
   rule: StreamRule;
   mode: Strictness;
@@ -101,7 +188,22 @@ export interface StreamReplay {
   verdict: { tier: "Safe" } | (ReplayPair & { category?: string });
 }
 
-/** The pairs, the stop and the whole-answer verdict of an answer under a rule and mode. */
+/**
+ * The pairs, the stop and the whole-answer verdict of an answer under a rule (default `official`) and mode (default
+ * `strict`), from its per-token verdicts: the same stop (`trigger`) and verdict a Stream session with that rule and
+ * mode gives, without running the model again. Replay one session's tokens under every rule and mode to compare
+ * them.
+ *
+ * @example
+ * ```ts
+ * import { replayStream } from "qwen3guard/core";
+ *
+ * const tokens = [{ tier: "Safe" }, { tier: "Controversial" }, { tier: "Unsafe", category: "Violent" }, { tier: "Unsafe", category: "Violent" }] as const;
+ * const report = replayStream(tokens, "report", "loose");
+ * console.log(report.stop, report.verdict); // { index: 3, tier: "Unsafe" } { index: 2, tier: "Unsafe", category: "Violent" }
+ * console.log(replayStream(tokens).verdict.tier); // Unsafe (official: tokens 2 and 3)
+ * ```
+ */
 export function replayStream(
   tokens: readonly ReplayToken[],
   rule: StreamRule = "official",

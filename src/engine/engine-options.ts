@@ -6,10 +6,33 @@ import os from "node:os";
 import { z } from "zod";
 import { Qwen3GuardError } from "../core/errors.js";
 
-/** Which llama.cpp integration runs the model. */
+/**
+ * Which llama.cpp integration runs the model (`EngineOptions.engine`): `auto` (default), `llama-ffi` (the
+ * project's binding) or `node-llama-cpp` (its own API, the fallback). See docs/engine.md.
+ *
+ * @example
+ * ```ts
+ * import type { EngineBackend, EngineOptions } from "qwen3guard";
+ *
+ * const engine: EngineBackend = "llama-ffi"; // fail instead of falling back
+ * const options: EngineOptions = { engine };
+ * console.log(options);
+ * ```
+ */
 export type EngineBackend = "auto" | "llama-ffi" | "node-llama-cpp";
 
-/** Element type of the KV cache. */
+/**
+ * Element type of the KV cache (`EngineOptions.kvCache`): `f16` (default, half the memory) or `f32` (per-token
+ * probabilities within ~1e-6 of a float32 reference instead of ~1e-3).
+ *
+ * @example
+ * ```ts
+ * import type { KvCacheType } from "qwen3guard";
+ *
+ * const kvCache: KvCacheType = "f32";
+ * console.log(kvCache);
+ * ```
+ */
 export type KvCacheType = "f16" | "f32";
 
 /**
@@ -17,10 +40,13 @@ export type KvCacheType = "f16" | "f32";
  *
  * @example
  * ```ts
- * import { GenGuard } from "qwen3guard";
+ * import { GenGuard, type EngineOptions } from "qwen3guard";
  *
  * // CPU only, F32 KV cache (probabilities within ~1e-6 of a float32 reference instead of ~1e-3), 4 sequences
- * const guard = await GenGuard.load({ model: "Qwen/Qwen3Guard-Gen-0.6B", gpu: "cpu", kvCache: "f32", sequences: 4 });
+ * const engine: EngineOptions = { gpu: "cpu", kvCache: "f32", sequences: 4 };
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B", ...engine });
+ * console.log(guard.info.device, guard.info.kvCache, guard.info.sequences); // cpu f32 4
+ * await guard.close();
  * ```
  */
 export interface EngineOptions {
@@ -34,7 +60,10 @@ export interface EngineOptions {
   gpu?: "auto" | "cpu";
   /** Positions (tokens) one sequence can hold: a Gen conversation with its verdict, or a Stream prompt with its answer. */
   contextSize?: number;
-  /** Sequences: concurrent Gen requests, or Stream sessions open at once. Each holds `contextSize` positions of KV cache. */
+  /**
+   * Sequences: concurrent Gen requests, or Stream sessions open at once. A Stream session holds `contextSize`
+   * positions of KV cache; Gen requests share `totalContextSize` (GenGuard; default `contextSize × sequences`).
+   */
   sequences?: number;
   /** KV cache element type: `"f16"` (default, half the memory) or `"f32"` (per-token probabilities ~1e-6 of the reference instead of ~1e-3). */
   kvCache?: KvCacheType;
@@ -52,7 +81,16 @@ export interface EngineOptions {
   warn?: (message: string) => void;
 }
 
-/** The default of every engine option, in one place. */
+/**
+ * The default of every engine option, in one place (`threads` defaults to the cores this process may use).
+ *
+ * @example
+ * ```ts
+ * import { ENGINE_DEFAULTS } from "qwen3guard";
+ *
+ * console.log(ENGINE_DEFAULTS.contextSize, ENGINE_DEFAULTS.sequences, ENGINE_DEFAULTS.kvCache); // 4096 2 f16
+ * ```
+ */
 export const ENGINE_DEFAULTS = {
   engine: "auto",
   gpu: "auto",
@@ -64,13 +102,37 @@ export const ENGINE_DEFAULTS = {
   ubatchSize: "auto",
 } as const satisfies Omit<Required<EngineOptions>, "threads" | "logger" | "warn">;
 
-/** Engine options with every default filled in. */
+/**
+ * Engine options with every default filled in and every value checked: what `resolveEngineOptions` returns.
+ *
+ * @example
+ * ```ts
+ * import { resolveEngineOptions, type ResolvedEngineOptions } from "qwen3guard";
+ *
+ * const resolved: ResolvedEngineOptions = resolveEngineOptions({ sequences: 4 });
+ * console.log(resolved.sequences, resolved.batchSize, resolved.threads > 0); // 4 512 true
+ * ```
+ */
 export interface ResolvedEngineOptions extends Required<Omit<EngineOptions, "logger" | "ubatchSize">> {
   ubatchSize: number | "auto";
   logger: ((level: string, message: string) => void) | undefined;
 }
 
-/** The engine options are invalid: `key` names the option. */
+/**
+ * An engine option has a bad value (`GenGuard.load`, `StreamGuard.load`, `resolveEngineOptions`): `key` names the
+ * option. Code `ENGINE_OPTIONS_INVALID`.
+ *
+ * @example
+ * ```ts
+ * import { EngineOptionsError, resolveEngineOptions } from "qwen3guard";
+ *
+ * try {
+ *   resolveEngineOptions({ sequences: 0 });
+ * } catch (error) {
+ *   if (error instanceof EngineOptionsError) console.log(error.code, error.key); // ENGINE_OPTIONS_INVALID sequences
+ * }
+ * ```
+ */
 export class EngineOptionsError extends Qwen3GuardError {
   constructor(
     readonly key: string,
@@ -100,7 +162,8 @@ export function engineThreads(): number {
 }
 
 /**
- * Fill in the defaults and check every value. Unknown keys are ignored (guard options carry others).
+ * Fill in the defaults and check every value, e.g. to validate a configuration before loading a model. Unknown keys
+ * are ignored (guard options carry others).
  * @throws EngineOptionsError naming the first bad option.
  *
  * @example

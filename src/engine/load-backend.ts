@@ -7,7 +7,23 @@ import { Qwen3GuardError } from "../core/errors.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
 import { LlamaLibrary, type LlamaLogLevel } from "./llama-ffi/index.js";
 
-/** The engine asked for cannot run here (`engine: "llama-ffi"` when the binding's ABI check fails). */
+/**
+ * The engine asked for cannot run here (`engine: "llama-ffi"` when the binding's ABI check fails, or
+ * node-llama-cpp's prebuilt binaries are missing). Leave `engine` at `"auto"` to fall back. Code
+ * `ENGINE_UNAVAILABLE`.
+ *
+ * @example
+ * ```ts
+ * import { EngineUnavailableError, GenGuard } from "qwen3guard";
+ *
+ * try {
+ *   await (await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B", engine: "llama-ffi" })).close();
+ * } catch (error) {
+ *   if (error instanceof EngineUnavailableError) console.error("use engine: \"auto\":", error.message);
+ *   else throw error;
+ * }
+ * ```
+ */
 export class EngineUnavailableError extends Qwen3GuardError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("ENGINE_UNAVAILABLE", message, options);

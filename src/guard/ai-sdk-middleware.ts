@@ -34,7 +34,24 @@ import {
 import type { StreamGuard } from "./stream-guard.js";
 import type { StreamSession } from "./stream-session.js";
 
-/** A decision the middleware took, for logging or an audit trail. */
+/**
+ * A decision the AI SDK middleware took, for logging or an audit trail (the `onDecision` option): the direction,
+ * the guard that judged, the verdict and the policy's decision, the regeneration it rolled back.
+ *
+ * @example
+ * ```ts
+ * import { createQwen3GuardMiddleware, type Qwen3GuardDecisionEvent, type StreamGuard } from "qwen3guard";
+ *
+ * function audited(stream: StreamGuard) {
+ *   return createQwen3GuardMiddleware({
+ *     stream,
+ *     onDecision: (event: Qwen3GuardDecisionEvent) =>
+ *       console.log(event.direction, event.tier, event.categories, event.decision.action, event.attempt),
+ *   });
+ * }
+ * console.log(typeof audited);
+ * ```
+ */
 export interface Qwen3GuardDecisionEvent {
   direction: "prompt" | "response";
   model: "stream" | "gen";
@@ -46,6 +63,26 @@ export interface Qwen3GuardDecisionEvent {
   attempt: number;
 }
 
+/**
+ * Options of `createQwen3GuardMiddleware`: the guards (a Stream guard for streams, a Gen guard for `generateText`
+ * and prompts without a Stream guard), the policy, the pair rule, the text that replaces a blocked answer, the
+ * regenerate action, and a decision callback.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, StreamGuard, createQwen3GuardMiddleware, loadPolicyFile, type Qwen3GuardMiddlewareOptions } from "qwen3guard";
+ *
+ * const options: Qwen3GuardMiddlewareOptions = {
+ *   stream: await StreamGuard.load({ model: "/models/Qwen3Guard-Stream-0.6B" }),
+ *   gen: await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" }),
+ *   policy: await loadPolicyFile("policies/chat-assistant.yaml"),
+ *   refusal: "Sorry, I can't help with that.",
+ *   regenerate: { maxAttempts: 1 },
+ * };
+ * const middleware = createQwen3GuardMiddleware(options); // wrapLanguageModel({ model, middleware })
+ * console.log(typeof middleware.wrapStream);
+ * ```
+ */
 export interface Qwen3GuardMiddlewareOptions {
   /** Qwen3Guard-Stream: judges the prompt and streamed answers token by token (preferred for streams). */
   stream?: StreamGuard;

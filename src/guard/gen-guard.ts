@@ -18,21 +18,65 @@ import { decodeConstrained } from "../engine/gen/constrained-decoder.js";
 import type { GenEngine } from "../engine/gen/gen-engine.js";
 import { loadGenEngine } from "../engine/gen/load-gen-engine.js";
 import {
+  EngineOptionsError,
   resolveEngineOptions,
   type EngineOptions,
   type ResolvedEngineOptions,
 } from "../engine/engine-options.js";
+import { templateHeads } from "../engine/gen/template-heads.js";
 import { buildGenOutputVocabulary, type GenOutputVocabulary } from "../engine/gen/output-vocabulary.js";
 import { renderGenPromptWithTemplate } from "../model/chat-template.js";
 import { prepareGenAssets, type GenAssets, type GenAssetsOptions } from "../model/gen-assets.js";
 import type { QwenTokenizer } from "../model/tokenizer/index.js";
 import { deepFreeze, modelInfo, syntheticInfo, type GenGuardInfo } from "./guard-info.js";
 
+/**
+ * How GenGuard decides (`ModerateOptions.mode`): `fast` (default: the template head's KV state reused, the tier
+ * read from one next-token distribution, the rest decoded held to the format) or `reference` (what the official
+ * Python does, special tokens parsed everywhere: for comparisons, not for untrusted input).
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type GenMode } from "qwen3guard";
+ *
+ * const mode: GenMode = "reference";
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * const verdict = await guard.moderate([{ role: "user", content: "How do I bake bread?" }], { mode });
+ * console.log(verdict.raw); // the model's text, decoded greedily
+ * await guard.close();
+ * ```
+ */
 export type GenMode = "fast" | "reference";
 
+/**
+ * Options of `GenGuard.load`: the model (a folder, a GGUF file or a pulled hub name), how a folder is converted
+ * and where it is cached, hub access, the template, and every engine option (EngineOptions).
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type GenGuardOptions } from "qwen3guard";
+ *
+ * const options: GenGuardOptions = {
+ *   model: "/models/Qwen3Guard-Gen-0.6B", // a Hugging Face folder: converted to GGUF once, cached
+ *   quantization: "q8_0",
+ *   template: "builtin",
+ *   sequences: 4, // four conversations at once
+ *   warn: (message) => console.warn(message),
+ * };
+ * const guard = await GenGuard.load(options);
+ * await guard.close();
+ * ```
+ */
 export interface GenGuardOptions extends GenAssetsOptions, EngineOptions {
   /** A Qwen3Guard-Gen folder, a GGUF file, or a hub name pulled earlier (`qwen3guard pull`). */
   model: string;
+  /**
+   * KV cache positions in all, shared by the `sequences` (default `contextSize × sequences`: each can hold a full
+   * context at once; at least `contextSize`). Less saves memory: a request then waits while the conversations in
+   * flight leave no room for its own. The template head is held once for all sequences. The `llama-ffi` engine
+   * only (node-llama-cpp's gives each sequence `contextSize`).
+   */
+  totalContextSize?: number;
   /**
    * Render with the model's own chat template when it carries one (default), or always with the built-in
    * renderer (byte-identical to the official template).
@@ -40,7 +84,22 @@ export interface GenGuardOptions extends GenAssetsOptions, EngineOptions {
   template?: "model" | "builtin";
 }
 
+/**
+ * Options of one Gen moderation (`moderate`, `moderatePrompt`, `moderateResponse`, `tokenize`; `render` takes
+ * `system`): the mode and what to do with a leading system message.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type ModerateOptions } from "qwen3guard";
+ *
+ * const options: ModerateOptions = { mode: "fast", system: "reject" };
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * console.log((await guard.moderate([{ role: "user", content: "Hi" }], options)).tier);
+ * await guard.close();
+ * ```
+ */
 export interface ModerateOptions {
+  /** `fast` (default) or `reference` (see GenMode). */
   mode?: GenMode;
   /** What to do with a leading system message (see docs/prompt-format.md). */
   system?: SystemMessagePolicy;
@@ -133,9 +192,26 @@ export class GenGuard {
    */
   static async load(options: GenGuardOptions): Promise<GenGuard> {
     const engineOptions = resolveEngineOptions(options);
+    const total = options.totalContextSize;
+    if (total !== undefined && (!Number.isInteger(total) || total < engineOptions.contextSize)) {
+      throw new EngineOptionsError(
+        "totalContextSize",
+        `engine option totalContextSize: expected an integer of at least contextSize (${engineOptions.contextSize}), got ${JSON.stringify(total)}`,
+      );
+    }
     const assets = await prepareGenAssets(options.model, options);
-    const engine = await loadGenEngine({ ...engineOptions, ggufPath: assets.ggufPath });
     const template = options.template === "builtin" ? undefined : assets.chatTemplate?.template;
+    // Evaluated once and shared by every sequence (the llama-ffi engine).
+    const sharedPrefixes = templateHeads(
+      (messages) => renderConversation(template, messages),
+      (segments) => assets.tokenizer.encodeSegments(segments).ids,
+    );
+    const engine = await loadGenEngine({
+      ...engineOptions,
+      ggufPath: assets.ggufPath,
+      sharedPrefixes,
+      ...(total === undefined ? {} : { totalContextSize: total }),
+    });
     try {
       return new GenGuard(engine, assets, template, engineOptions);
     } catch (error) {
@@ -178,11 +254,7 @@ export class GenGuard {
    * ```
    */
   render(messages: readonly ChatMessage[], options: Pick<ModerateOptions, "system"> = {}): GenPrompt {
-    if (this.#template === undefined) return renderGenPrompt(messages, { system: options.system });
-    if (options.system === "reject" && messages.some((m) => m.role === "system")) {
-      return renderGenPrompt(messages, { system: "reject" });
-    }
-    return renderGenPromptWithTemplate(this.#template, messages, { addGenerationPrompt: true });
+    return renderConversation(this.#template, messages, options);
   }
 
   /**
@@ -399,6 +471,19 @@ export class GenGuard {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The Gen prompt of a conversation: the model's chat template when given, else the built-in renderer. */
+function renderConversation(
+  template: string | undefined,
+  messages: readonly ChatMessage[],
+  options: Pick<ModerateOptions, "system"> = {},
+): GenPrompt {
+  if (template === undefined) return renderGenPrompt(messages, { system: options.system });
+  if (options.system === "reject" && messages.some((m) => m.role === "system")) {
+    return renderGenPrompt(messages, { system: "reject" });
+  }
+  return renderGenPromptWithTemplate(template, messages, { addGenerationPrompt: true });
 }
 
 /**

@@ -7,13 +7,52 @@ import type { KvCacheType } from "../engine/engine-options.js";
 import type { StreamLabels } from "../engine/stream/stream-scoring.js";
 import type { ResolvedModel } from "../model/resolve-model.js";
 
-/** Which Qwen3Guard model a guard runs. */
+/**
+ * Which Qwen3Guard model a guard runs (`info.kind`): `gen` or `stream`.
+ *
+ * @example
+ * ```ts
+ * import type { GuardInfo, ModelKind } from "qwen3guard";
+ *
+ * const describe = (info: GuardInfo): string => {
+ *   const kind: ModelKind = info.kind;
+ *   return kind === "gen" ? "Qwen3Guard-Gen" : "Qwen3Guard-Stream";
+ * };
+ * console.log(typeof describe);
+ * ```
+ */
 export type ModelKind = "gen" | "stream";
 
-/** How synthetic weights were made: seeded random (`qwen3guard synth`) or set by hand (crafted test models). */
+/**
+ * How synthetic weights were made (`info.synthetic`): seeded random (`qwen3guard synth`, `synthesizeModel`) or set
+ * by hand (the crafted test models). A synthetic model's verdicts mean nothing about safety.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type SyntheticWeights } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * const synthetic: SyntheticWeights | undefined = guard.info.synthetic;
+ * if (synthetic !== undefined) console.warn(`a ${synthetic} synthetic model: its verdicts mean nothing`);
+ * await guard.close();
+ * ```
+ */
 export type SyntheticWeights = "random" | "hand-set";
 
-/** The model a guard loaded. */
+/**
+ * The model a guard loaded (`info.model`): its name, whether it came from the hub cache or a path, where it is,
+ * and the GGUF llama.cpp runs.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type GuardModelInfo } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * const model: GuardModelInfo = guard.info.model;
+ * console.log(model.name, model.source, model.gguf); // Qwen3Guard-Gen-0.6B path /…/cache/….gguf
+ * await guard.close();
+ * ```
+ */
 export interface GuardModelInfo {
   /** The hub name (`owner/name`) for a model pulled from the hub, else the folder's or file's base name. */
   readonly name: string;
@@ -25,7 +64,21 @@ export interface GuardModelInfo {
   readonly gguf: string;
 }
 
-/** Everything a guard's `info` holds, for both kinds. */
+/**
+ * What a loaded guard says about itself and how it runs (`guard.info`, read-only, fixed for the guard's life):
+ * model, synthetic weights, engine integration, device, context size, sequences, KV cache type. The fields both
+ * kinds share; see GenGuardInfo and StreamGuardInfo.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type GuardInfo } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * const info: GuardInfo = guard.info;
+ * console.log(`${info.model.name} on ${info.engine}/${info.device}, ${info.sequences}×${info.contextSize} positions`);
+ * await guard.close();
+ * ```
+ */
 export interface GuardInfo {
   readonly kind: ModelKind;
   readonly model: GuardModelInfo;
@@ -46,10 +99,36 @@ export interface GuardInfo {
   readonly kvCache: KvCacheType;
 }
 
+/**
+ * `GenGuard.info`: GuardInfo with `kind: "gen"`.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type GenGuardInfo } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * const info: GenGuardInfo = guard.info;
+ * console.log(info.kind, info.kvCache); // gen f16
+ * await guard.close();
+ * ```
+ */
 export interface GenGuardInfo extends GuardInfo {
   readonly kind: "gen";
 }
 
+/**
+ * `StreamGuard.info`: GuardInfo with `kind: "stream"` and the class names of the heads (from config.json).
+ *
+ * @example
+ * ```ts
+ * import { StreamGuard, type StreamGuardInfo } from "qwen3guard";
+ *
+ * const guard = await StreamGuard.load({ model: "/models/Qwen3Guard-Stream-0.6B" });
+ * const info: StreamGuardInfo = guard.info;
+ * console.log(info.kind, info.labels.responseCategories); // stream [...]
+ * await guard.close();
+ * ```
+ */
 export interface StreamGuardInfo extends GuardInfo {
   readonly kind: "stream";
   /** The class names of both head paths, as the checkpoint's config.json gives them. */

@@ -26,18 +26,59 @@ import type { StreamGuard } from "./stream-guard.js";
 import type { StreamSession } from "./stream-session.js";
 import type { StreamSessionOptions, StreamTokenVerdict } from "./stream-types.js";
 
-/** One item of an answer: text (of the primary channel when a plain string), or a marker passed through in order. */
+/**
+ * One item of an answer given to `moderateTextStream`: text (of the primary channel when a plain string, or of a
+ * named channel such as reasoning), or a marker passed through in order (e.g. a tool call of your own).
+ *
+ * @example
+ * ```ts
+ * import type { ModeratedSourceItem } from "qwen3guard";
+ *
+ * const items: ModeratedSourceItem<{ toolCall: string }>[] = [
+ *   "Let me check.",
+ *   { type: "text", text: "thinking about the weather", channel: "reasoning" },
+ *   { type: "marker", value: { toolCall: "weather()" } },
+ * ];
+ * console.log(items.length);
+ * ```
+ */
 export type ModeratedSourceItem<M = never> =
   string | { type: "text"; text: string; channel?: string } | { type: "marker"; value: M };
 
 /**
- * The answer: an async iterable, or a function of an AbortSignal returning one (the signal is aborted when the
- * moderated stream stops reading it early, e.g. to close an HTTP request at once).
+ * The answer given to `moderateTextStream`: an async iterable, or a function of an AbortSignal returning one (the
+ * signal is aborted when the moderated stream stops reading it early, e.g. to close an HTTP request at once).
+ *
+ * @example
+ * ```ts
+ * import type { ModeratedSource } from "qwen3guard";
+ *
+ * const source: ModeratedSource = async function* (signal: AbortSignal) {
+ *   for (const chunk of ["Once", " upon", " a time"]) {
+ *     if (signal.aborted) return; // the moderated stream stopped reading: stop generating
+ *     yield chunk;
+ *   }
+ * };
+ * console.log(typeof source);
+ * ```
  */
 export type ModeratedSource<M = never> =
   AsyncIterable<ModeratedSourceItem<M>> | ((signal: AbortSignal) => AsyncIterable<ModeratedSourceItem<M>>);
 
-/** A decision about the answer (or part of it). */
+/**
+ * A decision about a moderated answer (or part of it): which guard judged, the verdict judged, the policy's
+ * decision, and the attempt (`ModeratedStreamResult.decision`, `.final`, `.decisions`; `regenerate` parts).
+ *
+ * @example
+ * ```ts
+ * import type { AnswerDecision } from "qwen3guard";
+ *
+ * function auditLine(d: AnswerDecision): string {
+ *   return `${d.model} attempt ${d.attempt}: ${d.tier} ${d.categories.join(",")} → ${d.decision.action}${d.note ? ` (${d.note})` : ""}`;
+ * }
+ * console.log(typeof auditLine);
+ * ```
+ */
 export interface AnswerDecision {
   /** Which guard judged: Qwen3Guard-Stream (per token) or Qwen3Guard-Gen (the whole answer). */
   model: "stream" | "gen";
@@ -55,7 +96,21 @@ export interface AnswerDecision {
   note?: string;
 }
 
-/** A request to continue an answer that was rolled back (the `regenerate` policy action). */
+/**
+ * A request to continue an answer that was rolled back (the `regenerate` policy action), given to the
+ * `regenerate` option of `moderateTextStream`: the attempt, the answer so far, the decision, the text rolled back.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_REGENERATE_INSTRUCTION, type ChatMessage, type RegenerateRequest } from "qwen3guard";
+ *
+ * // the messages to send the LLM for the continuation: the instruction, the conversation, the answer so far
+ * function continuation(messages: ChatMessage[], request: RegenerateRequest): ChatMessage[] {
+ *   return [{ role: "system", content: DEFAULT_REGENERATE_INSTRUCTION }, ...messages, { role: "assistant", content: request.prefix }];
+ * }
+ * console.log(typeof continuation);
+ * ```
+ */
 export interface RegenerateRequest {
   /** 1 for the first regeneration. */
   attempt: number;
@@ -69,6 +124,29 @@ export interface RegenerateRequest {
   signal: AbortSignal;
 }
 
+/**
+ * Options of `moderateTextStream`: the conversation, the guard (a Stream guard or session, else a Gen guard), the
+ * policy, the regenerate callback and its limit, the sessions' options, a stop signal.
+ *
+ * @example
+ * ```ts
+ * import { StreamGuard, loadPolicyFile, moderateTextStream, type ModerateTextStreamOptions } from "qwen3guard";
+ *
+ * const stream = await StreamGuard.load({ model: "/models/Qwen3Guard-Stream-0.6B" });
+ * const options: ModerateTextStreamOptions = {
+ *   stream,
+ *   messages: [{ role: "user", content: "Tell me a story" }],
+ *   policy: await loadPolicyFile("policies/chat-assistant.yaml"),
+ *   regenerate: () => undefined, // no continuation: regenerate acts as block
+ *   signal: AbortSignal.timeout(30_000),
+ * };
+ * async function* llm() {
+ *   yield "Once upon a time...";
+ * }
+ * for await (const part of moderateTextStream(llm(), options)) if (part.type === "end") console.log(part.result.status);
+ * await stream.close();
+ * ```
+ */
 export interface ModerateTextStreamOptions<M = never> {
   /** The conversation the answer replies to; it ends with the user's turn. */
   messages: readonly ChatMessage[];
@@ -104,7 +182,20 @@ export interface ModerateTextStreamOptions<M = never> {
   maxAhead?: number;
 }
 
-/** What the answer came to. */
+/**
+ * What a moderated answer came to (the `end` part of `moderateTextStream`): completed or blocked, the governing
+ * decision, every decision other than allow, the regenerations, the text judged, the tokens judged.
+ *
+ * @example
+ * ```ts
+ * import type { ModeratedStreamResult } from "qwen3guard";
+ *
+ * function finishReason(result: ModeratedStreamResult): "stop" | "content_filter" {
+ *   return result.status === "blocked" ? "content_filter" : "stop";
+ * }
+ * console.log(typeof finishReason);
+ * ```
+ */
 export interface ModeratedStreamResult {
   /** completed: the whole answer was yielded; blocked: it was cut (nothing of the flagged span was yielded). */
   status: "completed" | "blocked";
@@ -122,7 +213,23 @@ export interface ModeratedStreamResult {
   tokens: number;
 }
 
-/** What the moderated stream yields, in order. */
+/**
+ * What `moderateTextStream` yields, in order: cleared text, markers in their place, a `regenerate` part when the
+ * answer is rolled back, and one `end` part with the result.
+ *
+ * @example
+ * ```ts
+ * import type { ModeratedStreamPart } from "qwen3guard";
+ *
+ * function toClient(part: ModeratedStreamPart): string | undefined {
+ *   if (part.type === "text") return part.text;
+ *   if (part.type === "regenerate") return "\n[rolled back]\n";
+ *   if (part.type === "end" && part.result.status === "blocked") return "\n[blocked]";
+ *   return undefined;
+ * }
+ * console.log(toClient({ type: "text", text: "Hello", channel: "content" })); // Hello
+ * ```
+ */
 export type ModeratedStreamPart<M = never> =
   /** Cleared text of a channel. With Stream: the NFC form of the source text (see docs/server.md). */
   | { type: "text"; text: string; channel: string }
@@ -133,7 +240,17 @@ export type ModeratedStreamPart<M = never> =
   /** Last part. */
   | { type: "end"; result: ModeratedStreamResult };
 
-/** What a generator is told when its answer is rolled back and it is asked to continue (the regenerate action). */
+/**
+ * What a generator is told when its answer is rolled back and it is asked to continue (the regenerate action): the
+ * AI SDK middleware's and the server's default instruction; use it in your own `regenerate` callback.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_REGENERATE_INSTRUCTION } from "qwen3guard";
+ *
+ * console.log(DEFAULT_REGENERATE_INSTRUCTION.startsWith("Your previous answer was stopped")); // true
+ * ```
+ */
 export const DEFAULT_REGENERATE_INSTRUCTION =
   "Your previous answer was stopped because it became unsafe. Continue the answer from exactly where it " +
   "stopped, safely: do not repeat or complete the unsafe part.";
@@ -154,7 +271,18 @@ function tierCanStop(policy: Policy, tier: RiskTier): boolean {
  * The tiers a token is held back for under a policy and a pair rule: those that can start a pair whose verdict
  * the policy could stop on (block or regenerate). A token of any other tier is cleared as soon as its verdict is
  * known. With the built-in table: strict holds Unsafe and Controversial, loose holds Unsafe (official rule; under
- * the report rule a Controversial token next to an Unsafe one forms an Unsafe pair, so loose holds both).
+ * the report rule a Controversial token next to an Unsafe one forms an Unsafe pair, so loose holds both). See
+ * docs/server.md, "What is held back".
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { heldTiers, loadPolicyFile } from "qwen3guard";
+ *
+ * fs.writeFileSync("/tmp/loose.yaml", "mode: loose\n");
+ * const policy = await loadPolicyFile("/tmp/loose.yaml");
+ * console.log(heldTiers(policy), heldTiers(policy, "report")); // ["Unsafe"] ["Unsafe", "Controversial"]
+ * ```
  */
 export function heldTiers(policy: Policy, rule: StreamRule = "official"): RiskTier[] {
   return RISK_TIERS.filter((a) =>
@@ -626,9 +754,10 @@ function asBlock(d: AnswerDecision, note: string): AnswerDecision {
  *   yield* ["Here is", " a story", " about a", " bomb bomb", " that"];
  * }
  * const messages = [{ role: "user" as const, content: "Tell me a story" }];
+ * let text = "";
  * for await (const part of moderateTextStream(llm(), { stream, messages })) {
- *   if (part.type === "text") process.stdout.write(part.text); // "Here is a story about a"
- *   if (part.type === "end") console.log(`\n${part.result.status}`); // "blocked"
+ *   if (part.type === "text") text += part.text; // send it on
+ *   if (part.type === "end") console.log(JSON.stringify(text), part.result.status); // "Here is a story about a" blocked
  * }
  * await stream.close();
  * ```

@@ -8,7 +8,22 @@ import { splitThinking, type RolloutJudgement } from "../core/rewards.js";
 import type { Verdict } from "../core/verdict.js";
 import type { GenGuard, ModerateOptions } from "./gen-guard.js";
 
-/** One rollout: the conversation it answers, and what the policy model wrote. */
+/**
+ * One rollout to judge with `judgeRollout`: the conversation it answers, and what the policy model wrote (its
+ * answer, and its thinking when it thought).
+ *
+ * @example
+ * ```ts
+ * import type { Rollout } from "qwen3guard";
+ *
+ * const rollout: Rollout = {
+ *   prompt: [{ role: "user", content: "How do I pick a lock?" }],
+ *   thinking: "Lockpicking is a hobby.",
+ *   answer: "Use a tension wrench and a pick.",
+ * };
+ * console.log(rollout.answer);
+ * ```
+ */
 export interface Rollout {
   /** The user prompt, or the conversation up to and including the last user message. */
   prompt: string | readonly ChatMessage[];
@@ -18,7 +33,19 @@ export interface Rollout {
   thinking?: string;
 }
 
-/** The verdicts behind a judgement. */
+/**
+ * What `judgeRollout` returns: the judgement the rewards take, and the Gen verdicts behind it.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, judgeRollout, type RolloutVerdicts } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * const judged: RolloutVerdicts = await judgeRollout(guard, { prompt: "Hi", answer: "Hello! How can I help?" });
+ * console.log(judged.answer.tier, judged.verdicts.answer.probabilities);
+ * await guard.close();
+ * ```
+ */
 export interface RolloutVerdicts extends RolloutJudgement {
   verdicts: { answer: Verdict; thinking?: Verdict };
 }
@@ -31,12 +58,14 @@ export interface RolloutVerdicts extends RolloutJudgement {
  * ```ts
  * import { GenGuard, judgeRollout, rewardHybrid } from "qwen3guard";
  *
- * const guard = await GenGuard.load({ model: "Qwen/Qwen3Guard-Gen-4B" });
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
  * const judgement = await judgeRollout(guard, {
  *   prompt: "How do I pick a lock?",
  *   answer: "<think>\nLockpicking is a hobby.\n</think>\n\nUse a tension wrench and a pick…",
  * });
  * const reward = rewardHybrid(judgement, 2.1); // helpfulness 2.1 from your reward model
+ * console.log(reward);
+ * await guard.close();
  * ```
  */
 export async function judgeRollout(

@@ -41,15 +41,63 @@ import type {
   StreamTrigger,
 } from "./stream-types.js";
 
-/** Session settings a guard sets for all its sessions (each session may override them in `openStream`). */
+/**
+ * Session settings a guard sets for all its sessions, in `StreamGuard.load` (each session may override them in
+ * `openStream`): the pair rule, the mode, the listener-error handler.
+ *
+ * @example
+ * ```ts
+ * import { StreamGuard, type StreamSessionDefaults } from "qwen3guard";
+ *
+ * const defaults: StreamSessionDefaults = { rule: "official", mode: "loose", onListenerError: (e) => console.error(e) };
+ * const guard = await StreamGuard.load({ model: "/models/Qwen3Guard-Stream-0.6B", ...defaults });
+ * await guard.close();
+ * ```
+ */
 export type StreamSessionDefaults = Pick<StreamSessionOptions, "rule" | "mode" | "onListenerError">;
 
+/**
+ * Options of `StreamGuard.load`: the model (a Qwen3Guard-Stream folder, a pulled hub name, or a backbone GGUF with
+ * `heads`), how a folder is converted and cached, hub access, every engine option (EngineOptions: `sequences` is
+ * the number of sessions open at once), and the session defaults.
+ *
+ * @example
+ * ```ts
+ * import { StreamGuard, type StreamGuardOptions } from "qwen3guard";
+ *
+ * const options: StreamGuardOptions = {
+ *   model: "/models/Qwen3Guard-Stream-0.6B",
+ *   sequences: 8, // eight live answers at once
+ *   contextSize: 2048,
+ *   mode: "strict",
+ * };
+ * const guard = await StreamGuard.load(options);
+ * console.log(guard.info.sequences); // 8
+ * await guard.close();
+ * ```
+ */
 export interface StreamGuardOptions extends StreamAssetsOptions, EngineOptions, StreamSessionDefaults {
   /** A Qwen3Guard-Stream folder, a hub name pulled earlier, or a backbone GGUF (then `heads` is required). */
   model: string;
 }
 
-/** Result of moderating a complete conversation (`moderate`). */
+/**
+ * The result of moderating a complete conversation with `StreamGuard.moderate`: the prompt verdict, the verdict of
+ * every answer token, where a live stream would have stopped, and the whole-answer verdict.
+ *
+ * @example
+ * ```ts
+ * import { StreamGuard, type StreamModeration } from "qwen3guard";
+ *
+ * const guard = await StreamGuard.load({ model: "/models/Qwen3Guard-Stream-0.6B" });
+ * const result: StreamModeration = await guard.moderate([
+ *   { role: "user", content: "Tell me a story" },
+ *   { role: "assistant", content: "Once upon a time..." },
+ * ]);
+ * console.log(result.prompt.tier, result.tokens.length, result.trigger?.index, result.response.tier);
+ * await guard.close();
+ * ```
+ */
 export interface StreamModeration {
   prompt: StreamPromptVerdict;
   /** Per answer token (empty when the conversation has no answer). */
@@ -60,7 +108,21 @@ export interface StreamModeration {
   response: StreamAnswerVerdict;
 }
 
-/** Decode counts of a Stream guard (all its sessions together). */
+/**
+ * Decode counts of a Stream guard, all its sessions together (`guard.stats`, a snapshot): engine decodes, tokens
+ * decoded, and the most tokens and sequences one decode carried (sessions' tokens are batched together).
+ *
+ * @example
+ * ```ts
+ * import { StreamGuard, type StreamGuardStats } from "qwen3guard";
+ *
+ * const guard = await StreamGuard.load({ model: "/models/Qwen3Guard-Stream-0.6B" });
+ * await guard.moderate([{ role: "user", content: "Hi" }, { role: "assistant", content: "Hello there." }]);
+ * const stats: StreamGuardStats = guard.stats;
+ * console.log(stats.tokens / stats.decodes); // tokens per decode
+ * await guard.close();
+ * ```
+ */
 export type StreamGuardStats = Readonly<CoalescerStats>;
 
 /**

@@ -170,10 +170,10 @@ let internalsOf: (session: StreamSession) => StreamSessionInternals;
  *
  * @example
  * ```ts
- * import { StreamGuard } from "qwen3guard";
+ * import { StreamGuard, type StreamSession } from "qwen3guard";
  *
  * const guard = await StreamGuard.load({ model: "/models/Qwen3Guard-Stream-0.6B" });
- * const session = await guard.openStream([{ role: "user", content: "Tell me a story" }]);
+ * const session: StreamSession = await guard.openStream([{ role: "user", content: "Tell me a story" }]);
  * session.onTrigger((t) => console.log("stop the generator:", t.tier, t.category));
  * for (const chunk of ["Once upon", " a time", " there was a village."]) await session.push(chunk);
  * const { verdict } = await session.end();

@@ -19,14 +19,44 @@ import type { GenPrompt } from "../core/prompt/gen-prompt.js";
 import { GgufFile } from "./gguf/gguf-reader.js";
 import { Qwen3GuardError } from "../core/errors.js";
 
-/** A chat template could not be parsed or rendered, or its output cannot be split into segments. */
+/**
+ * A model's chat template could not be parsed or rendered, or its output cannot be split into template and content
+ * segments. GenGuard renders with the model's own template unless `template: "builtin"`. Code
+ * `CHAT_TEMPLATE_INVALID` (and its subclass ChatTemplateNotFoundError).
+ *
+ * @example
+ * ```ts
+ * import { ChatTemplateError, GenGuard } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * try {
+ *   console.log(guard.render([{ role: "user", content: "Hi" }]).direction);
+ * } catch (error) {
+ *   if (error instanceof ChatTemplateError) console.error("load it with template: \"builtin\":", error.message);
+ *   else throw error;
+ * }
+ * await guard.close();
+ * ```
+ */
 export class ChatTemplateError extends Qwen3GuardError {
   constructor(message: string, options?: { cause?: unknown; code?: string }) {
     super(options?.code ?? "CHAT_TEMPLATE_INVALID", message, options);
   }
 }
 
-/** No chat template was found where one was looked for. */
+/**
+ * No chat template was found where one was looked for (a folder's chat_template.jinja, tokenizer_config.json or
+ * chat_template.json; a GGUF's metadata). GenGuard then renders with its built-in renderer (byte-identical to the
+ * official template). Code `CHAT_TEMPLATE_NOT_FOUND`.
+ *
+ * @example
+ * ```ts
+ * import { ChatTemplateNotFoundError, isQwen3GuardError } from "qwen3guard";
+ *
+ * const error: unknown = new ChatTemplateNotFoundError("model.gguf has no tokenizer.chat_template");
+ * console.log(error instanceof ChatTemplateNotFoundError, isQwen3GuardError(error, "CHAT_TEMPLATE_NOT_FOUND")); // true true
+ * ```
+ */
 export class ChatTemplateNotFoundError extends ChatTemplateError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, { ...options, code: "CHAT_TEMPLATE_NOT_FOUND" });

@@ -51,10 +51,31 @@ export interface Qwen3Config {
   raw: Record<string, unknown>;
 }
 
-/** A config.json that cannot be used; names the file and the offending field. */
+/**
+ * A model's config.json cannot be used (a field missing or of the wrong type, label maps that do not fit the
+ * heads); `file` and `field` name it. Code `MODEL_CONFIG_INVALID`.
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { HfConfigError, StreamGuard } from "qwen3guard";
+ * import { writeCraftedStreamModel } from "qwen3guard/testing";
+ *
+ * const { dir } = writeCraftedStreamModel("/tmp/stream-bad-config");
+ * const config = JSON.parse(fs.readFileSync(`${dir}/config.json`, "utf8"));
+ * fs.writeFileSync(`${dir}/config.json`, JSON.stringify({ ...config, response_risk_level_map: { "0": "Safe" } }));
+ * try {
+ *   await StreamGuard.load({ model: dir });
+ * } catch (error) {
+ *   if (error instanceof HfConfigError) console.log(error.field, error.message); // response_risk_level_map ...: has 1 labels but the head has 3 classes
+ * }
+ * ```
+ */
 export class HfConfigError extends Qwen3GuardError {
   constructor(
+    /** The config.json. */
     readonly file: string,
+    /** The field at fault, when one is. */
     readonly field: string | undefined,
     problem: string,
   ) {

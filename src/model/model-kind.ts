@@ -30,6 +30,18 @@ export type RecordedModelKind = "gen" | "stream-backbone" | "qwen3";
  * What a model was found to be: Qwen3Guard-Gen, Qwen3Guard-Stream (a folder, or a backbone GGUF), a plain Qwen3
  * language model, a model of another architecture, or a GGUF whose kind cannot be told.
  */
+/**
+ * What a model file or folder was found to be (`ModelKindError.found`): Qwen3Guard-Gen, Qwen3Guard-Stream, a plain
+ * Qwen3 chat model, another architecture, or unknown.
+ *
+ * @example
+ * ```ts
+ * import type { FoundModelKind } from "qwen3guard";
+ *
+ * const found: FoundModelKind = "qwen3"; // a plain Qwen3 chat model, not a guard
+ * console.log(found);
+ * ```
+ */
 export type FoundModelKind = "gen" | "stream" | "qwen3" | "other" | "unknown";
 
 export interface ModelKindEvidence {
@@ -42,7 +54,24 @@ export interface ModelKindEvidence {
   nameAgrees: boolean;
 }
 
-/** The model given is not the kind the command or guard needs; the message says what it is and what to pass. */
+/**
+ * The model given is not the kind the guard needs (a Stream model given to GenGuard, a Gen model to StreamGuard, a
+ * plain Qwen3 chat model, another architecture); the message says what it is and what to pass. Code
+ * `MODEL_KIND_MISMATCH`.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, ModelKindError } from "qwen3guard";
+ * import { writeCraftedStreamModel } from "qwen3guard/testing";
+ *
+ * const stream = writeCraftedStreamModel("/tmp/a-stream-model"); // a Qwen3Guard-Stream folder
+ * try {
+ *   await GenGuard.load({ model: stream.dir });
+ * } catch (error) {
+ *   if (error instanceof ModelKindError) console.log(error.found, "is not", error.expected); // stream is not gen
+ * }
+ * ```
+ */
 export class ModelKindError extends Qwen3GuardError {
   constructor(
     /** The model path (or `--heads` path) that was refused. */

@@ -45,6 +45,19 @@ export interface ResolveModelOptions extends HubConnectionOptions, Pick<PullOpti
   revision?: string;
 }
 
+/**
+ * Why a model spec names nothing usable (`ModelSpecError.reason`); each reason has its own code (`not-found`:
+ * MODEL_NOT_FOUND, `incomplete-folder`: MODEL_FOLDER_INCOMPLETE, `bad-config`: MODEL_CONFIG_INVALID, `not-gguf`:
+ * MODEL_NOT_GGUF, `not-cached`: MODEL_NOT_CACHED, `bad-spec`: MODEL_SPEC_INVALID).
+ *
+ * @example
+ * ```ts
+ * import type { ModelSpecErrorReason } from "qwen3guard";
+ *
+ * const advice: Partial<Record<ModelSpecErrorReason, string>> = { "not-cached": "run `qwen3guard pull NAME` first" };
+ * console.log(advice["not-cached"]);
+ * ```
+ */
 export type ModelSpecErrorReason =
   "not-found" | "incomplete-folder" | "bad-config" | "not-gguf" | "not-cached" | "bad-spec";
 
@@ -57,7 +70,22 @@ const MODEL_SPEC_CODES: Record<ModelSpecErrorReason, string> = {
   "bad-spec": "MODEL_SPEC_INVALID",
 };
 
-/** `--model` names nothing usable: `reason` says why, `code` is the stable code (MODEL_NOT_FOUND...). */
+/**
+ * The `model` given to `GenGuard.load` or `StreamGuard.load` names nothing usable: no such file or folder, an
+ * incomplete folder, a bad config.json, a file that is not a GGUF, a hub name never pulled. `reason` says why,
+ * `code` is the stable code (MODEL_NOT_FOUND, MODEL_NOT_CACHED...).
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, ModelSpecError } from "qwen3guard";
+ *
+ * try {
+ *   await GenGuard.load({ model: "/no/such/model" });
+ * } catch (error) {
+ *   if (error instanceof ModelSpecError) console.log(error.code, error.reason); // MODEL_NOT_FOUND not-found
+ * }
+ * ```
+ */
 export class ModelSpecError extends Qwen3GuardError {
   constructor(
     readonly reason: ModelSpecErrorReason,

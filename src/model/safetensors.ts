@@ -22,6 +22,25 @@ export interface TensorInfo {
   byteLength: number;
 }
 
+/**
+ * A .safetensors file of a model folder is damaged (truncated, a bad header) or holds a tensor type this package
+ * does not read. Code `SAFETENSORS_INVALID`.
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { GenGuard, SafetensorsError } from "qwen3guard";
+ * import { writeCraftedGenModel } from "qwen3guard/testing";
+ *
+ * const { dir } = writeCraftedGenModel("/tmp/gen-truncated");
+ * fs.writeFileSync(`${dir}/model.safetensors`, "xx"); // a download cut short
+ * try {
+ *   await GenGuard.load({ model: dir });
+ * } catch (error) {
+ *   if (error instanceof SafetensorsError) console.log(error.code, error.message); // SAFETENSORS_INVALID .../model.safetensors: too short to be a safetensors file
+ * }
+ * ```
+ */
 export class SafetensorsError extends Qwen3GuardError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("SAFETENSORS_INVALID", message, options);

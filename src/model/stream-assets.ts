@@ -32,7 +32,23 @@ import { STREAM_HEAD_TENSORS } from "./synth/tensor-layout.js";
 import type { QwenTokenizer } from "./tokenizer/index.js";
 import { Qwen3GuardError } from "../core/errors.js";
 
-/** The Stream model cannot be used as given; the message says what to pass instead. */
+/**
+ * A Stream model cannot be used as given: its heads, label maps or backbone do not fit together (a backbone GGUF
+ * whose heads do not match it, heads missing from the checkpoint); the message says what to pass instead. Code
+ * `STREAM_MODEL_INVALID`.
+ *
+ * @example
+ * ```ts
+ * import { StreamAssetsError, StreamGuard } from "qwen3guard";
+ *
+ * try {
+ *   await (await StreamGuard.load({ model: "/models/backbone.gguf", heads: "/models/Qwen3Guard-Stream-0.6B" })).close();
+ * } catch (error) {
+ *   if (error instanceof StreamAssetsError) console.error("heads and backbone do not fit:", error.message);
+ *   else throw error;
+ * }
+ * ```
+ */
 export class StreamAssetsError extends Qwen3GuardError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("STREAM_MODEL_INVALID", message, options);

@@ -216,3 +216,45 @@ test("bad input is refused with typed errors before reaching llama.cpp", async (
   await ctx.dispose();
   assert.throws(() => ctx.seqPosMax(0), /disposed/);
 });
+
+test("seqCopy: a sequence given another's prefix decodes as if it had evaluated the prefix itself", async () => {
+  const head = tokenIds(40, 15);
+  const tailA = tokenIds(9, 16);
+  const tailB = tokenIds(6, 17);
+  const own = await withContext({ ...exact, embeddings: false }, async (ctx) => {
+    const [a] = await ctx.decodeLogits([{ seq: 0, tokens: [...head, ...tailA] }]);
+    await ctx.clear();
+    const [b] = await ctx.decodeLogits([{ seq: 0, tokens: [...head, ...tailB] }]);
+    return [a!, b!];
+  });
+  // Unified KV: the donor holds the head and more; the copy takes only the head's positions (tags, no data).
+  await withContext({ ...exact, embeddings: false, nSeqMax: 3, kvUnified: true, nCtx: 512 }, async (ctx) => {
+    assert.equal(ctx.kvUnified, true);
+    await ctx.decodeLogits([{ seq: 0, tokens: [...head, ...tokenIds(5, 18)] }]);
+    await ctx.seqCopy(0, 1, 0, head.length);
+    await ctx.seqCopy(0, 2, 0, head.length);
+    assert.equal(ctx.seqPosMax(1), head.length - 1);
+    // the donor goes on (its rollback leaves the copies alone), the receivers decode their own tails together
+    await ctx.seqRemove(0, 10);
+    const [a, b] = await ctx.decodeLogits([
+      { seq: 1, tokens: tailA },
+      { seq: 2, tokens: tailB },
+    ]);
+    assert.ok(maxAbsDiff([a!], [own[0]!]) < 1e-5, `seq 1: ${maxAbsDiff([a!], [own[0]!])}`);
+    assert.ok(maxAbsDiff([b!], [own[1]!]) < 1e-5, `seq 2: ${maxAbsDiff([b!], [own[1]!])}`);
+  });
+  // One stream per sequence: the whole donor is copied (during the next decode), then trimmed to the head.
+  await withContext({ ...exact, embeddings: false, nSeqMax: 2, nCtx: 512 }, async (ctx) => {
+    assert.equal(ctx.kvUnified, false);
+    await ctx.decodeLogits([{ seq: 0, tokens: [...head, ...tokenIds(5, 18)] }]);
+    await assert.rejects(ctx.seqCopy(0, 1, 0, head.length), /whole sequences only/);
+    await ctx.seqCopy(0, 1);
+    await ctx.seqRemove(1, head.length);
+    const [a] = await ctx.decodeLogits([{ seq: 1, tokens: tailA }]);
+    assert.ok(maxAbsDiff([a!], [own[0]!]) < 1e-5, `streams: ${maxAbsDiff([a!], [own[0]!])}`);
+  });
+  await withContext(exact, async (ctx) => {
+    await assert.rejects(ctx.seqCopy(0, 1), /out of range/);
+    await assert.rejects(ctx.seqCopy(0, 0, 5, 3), LlamaFfiInputError);
+  });
+});

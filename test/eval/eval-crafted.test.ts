@@ -127,7 +127,7 @@ test("Gen on the crafted model: exact precision and recall, policy scored, bad r
     assert.ok(Math.abs(c.f1 - (2 * 0.6 * 0.75) / 1.35) < 1e-12);
   }
   // the policy allows Violent, the only category the crafted model names: it blocks nothing
-  assert.deepEqual(m.policyActions, { allow: 10, flag: 0, block: 0 });
+  assert.deepEqual(m.policyActions, { allow: 10, flag: 0, regenerate: 0, block: 0 });
   assert.deepEqual([m.classification.policy!.tp, m.classification.policy!.fn], [0, 4]);
   assert.equal(m.tierConfusion.Unsafe.Unsafe, 3);
   assert.equal(m.tierConfusion.Safe.Unsafe, 2);

@@ -8,7 +8,6 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { GenGuard, StreamGuard, StreamSession } from "../../src/guard/index.js";
 import { convertHfToGguf } from "../../src/model/convert/convert-hf-to-gguf.js";
 import {
@@ -16,6 +15,7 @@ import {
   writeCraftedGenModel,
   writeCraftedStreamModel,
 } from "../../src/model/synth/index.js";
+import { runExample, runnableSource } from "../helpers/doc-examples.js";
 import { repoRoot } from "../helpers/repo-data.js";
 import { EXACT, loadGuard, tempDir } from "./stream-fixture.js";
 
@@ -275,34 +275,14 @@ function examples(): { where: string; code: string }[] {
 test("every @example runs (model paths pointed at the crafted models)", async (t) => {
   const all = examples();
   assert.ok(all.length >= 36, `${all.length} examples`);
-  const entry = pathToFileURL(path.join(repoRoot, "src/guard/index.ts")).href;
   const dir = path.join(tmp.dir, "examples");
   fs.mkdirSync(dir);
+  const env = { tmpDir: dir, genModel: genGguf, streamModel: streamDir };
   for (const [i, { where, code }] of all.entries()) {
     assert.match(code, /from "qwen3guard"/, `${where} imports from the package`);
-    const runnable = [
-      code
-        .replace(/from "qwen3guard"/g, `from ${JSON.stringify(entry)}`)
-        .replace(
-          /model: "\/models\/Qwen3Guard-Gen-0\.6B"/g,
-          `model: ${JSON.stringify(genGguf)}, threads: 1, logger: () => {}`,
-        )
-        .replace(
-          /model: "\/models\/Qwen3Guard-Stream-0\.6B"/g,
-          `model: ${JSON.stringify(streamDir)}, cacheDir: ${JSON.stringify(path.join(streamDir, ".cache"))}, quantization: "f32", threads: 1, logger: () => {}`,
-        ),
-      // the examples print; keep the test output clean
-      "",
-    ].join("\n");
-    assert.ok(!/\/models\//.test(runnable), `${where}: every model path is replaced`);
-    const [imports, rest] = [
-      runnable.split("\n").filter((l) => l.startsWith("import ")),
-      runnable.split("\n").filter((l) => !l.startsWith("import ")),
-    ];
-    const file = path.join(dir, `example-${i}.mts`);
-    fs.writeFileSync(file, [...imports, "const console = { log() {}, warn() {} };", ...rest].join("\n"));
+    assert.ok(!/\/models\//.test(runnableSource(code, env)), `${where}: every model path is replaced`);
     try {
-      await import(pathToFileURL(file).href);
+      await runExample(code, path.join(dir, `example-${i}.mts`), env);
     } catch (error) {
       assert.fail(`${where}: the example throws ${String(error)}\n${code}`);
     }

@@ -23,7 +23,22 @@ import {
 import type { GenOutput } from "../verdict.js";
 import { Qwen3GuardError } from "../errors.js";
 
-/** The text a Gen model produced has no `Safety: <tier>` label (or was not text at all). */
+/**
+ * The text a Gen model produced has no `Safety: <tier>` label (or was not text at all): `raw` holds the text,
+ * `direction` what was moderated. Code `GEN_OUTPUT_UNPARSEABLE`. The guard's fast mode holds the model to the
+ * format, so only `parseGenOutput` on text from elsewhere (or reference mode) meets it.
+ *
+ * @example
+ * ```ts
+ * import { GenOutputParseError, parseGenOutput } from "qwen3guard/core";
+ *
+ * try {
+ *   parseGenOutput("I cannot answer that.", "prompt");
+ * } catch (error) {
+ *   if (error instanceof GenOutputParseError) console.log(error.code, JSON.stringify(error.raw)); // GEN_OUTPUT_UNPARSEABLE "I cannot answer that."
+ * }
+ * ```
+ */
 export class GenOutputParseError extends Qwen3GuardError {
   constructor(
     message: string,
@@ -35,6 +50,17 @@ export class GenOutputParseError extends Qwen3GuardError {
   }
 }
 
+/**
+ * The result of `tryParseGenOutput`: the parsed output, or the parse error (never thrown).
+ *
+ * @example
+ * ```ts
+ * import { tryParseGenOutput, type GenOutputParseResult } from "qwen3guard/core";
+ *
+ * const result: GenOutputParseResult = tryParseGenOutput("Safety: Safe\nCategories: None", "prompt");
+ * console.log(result.ok ? result.output.tier : result.error.message); // Safe
+ * ```
+ */
 export type GenOutputParseResult =
   { ok: true; output: GenOutput } | { ok: false; error: GenOutputParseError };
 
@@ -54,6 +80,18 @@ export function referenceCategoryPattern(direction: Direction): RegExp {
   return new RegExp(`(${[...categoriesFor(direction), "None"].map(escapeRegExp).join("|")})`, "g");
 }
 
+/**
+ * What the official Python evaluation reads from a Gen output (`parseGenOutputReference`): the first Safety label
+ * or `null`, every category match (duplicates and `None` included), the first Refusal label or `null`.
+ *
+ * @example
+ * ```ts
+ * import { parseGenOutputReference, type ReferenceGenOutput } from "qwen3guard/core";
+ *
+ * const ref: ReferenceGenOutput = parseGenOutputReference("Categories: None", "prompt");
+ * console.log(ref.tier, ref.categories); // null ["None"]
+ * ```
+ */
 export interface ReferenceGenOutput {
   direction: Direction;
   /** First `Safety: …` label, or null when there is none. */
@@ -65,7 +103,19 @@ export interface ReferenceGenOutput {
   raw: string;
 }
 
-/** Parse exactly as the official Python evaluation code does. Never throws for string input. */
+/**
+ * Parse a Gen output exactly as the official Python evaluation code does (its regexes, `re.findall` for the
+ * categories). Never throws for string input. Use it to compare with the reference; prefer `parseGenOutput`
+ * otherwise.
+ *
+ * @example
+ * ```ts
+ * import { parseGenOutputReference } from "qwen3guard/core";
+ *
+ * const ref = parseGenOutputReference("Safety: Unsafe\nCategories: Violent, Violent\nRefusal: No", "response");
+ * console.log(ref.tier, ref.categories, ref.refusal); // Unsafe ["Violent", "Violent"] No
+ * ```
+ */
 export function parseGenOutputReference(raw: string, direction: Direction): ReferenceGenOutput {
   const text = String(raw);
   const tier = REFERENCE_SAFETY_PATTERN.exec(text)?.[1] as RiskTier | undefined;
@@ -103,7 +153,19 @@ function canonicalTier(word: string): RiskTier {
   return RISK_TIERS.find((t) => t.toLowerCase() === lower)!;
 }
 
-/** Parse Gen output into a GenOutput, or a GenOutputParseError when there is no Safety label. Never throws. */
+/**
+ * Parse Gen output into a GenOutput, or a GenOutputParseError when there is no Safety label; never throws. The
+ * parser is tolerant (any whitespace and case around the labels, lines in any order, extra text) and typed
+ * (categories deduplicated, `None` gives none, Jailbreak only for prompts, refusal only for responses).
+ *
+ * @example
+ * ```ts
+ * import { tryParseGenOutput } from "qwen3guard/core";
+ *
+ * const result = tryParseGenOutput("safety:  CONTROVERSIAL\ncategories: Politically  Sensitive Topics", "prompt");
+ * if (result.ok) console.log(result.output.tier, result.output.categories); // Controversial ["Politically Sensitive Topics"]
+ * ```
+ */
 export function tryParseGenOutput(raw: string, direction: Direction): GenOutputParseResult {
   if (typeof raw !== "string") {
     return {
@@ -141,14 +203,38 @@ export function tryParseGenOutput(raw: string, direction: Direction): GenOutputP
   return { ok: true, output };
 }
 
-/** Parse Gen output into a GenOutput; throws GenOutputParseError (and nothing else) when there is no Safety label. */
+/**
+ * Parse what a Qwen3Guard-Gen model wrote into a GenOutput (tolerant, like `tryParseGenOutput`); throws
+ * GenOutputParseError (and nothing else) when there is no Safety label. Use it when you run the model yourself.
+ *
+ * @example
+ * ```ts
+ * import { parseGenOutput } from "qwen3guard/core";
+ *
+ * const output = parseGenOutput("Safety: Unsafe\nCategories: Violent, Jailbreak", "prompt");
+ * console.log(output.tier, output.categories); // Unsafe ["Violent", "Jailbreak"]
+ * ```
+ */
 export function parseGenOutput(raw: string, direction: Direction): GenOutput {
   const result = tryParseGenOutput(raw, direction);
   if (!result.ok) throw result.error;
   return result.output;
 }
 
-/** Write a verdict the way the model is trained to (the inverse of {@link parseGenOutput} on well-formed text). */
+/**
+ * Write a verdict the way the model is trained to (the inverse of {@link parseGenOutput} on well-formed text):
+ * e.g. to build training or test data, or a fake model's output.
+ *
+ * @example
+ * ```ts
+ * import { formatGenOutput } from "qwen3guard/core";
+ *
+ * console.log(formatGenOutput({ direction: "response", tier: "Safe", categories: [], refusal: "Yes" }));
+ * // Safety: Safe
+ * // Categories: None
+ * // Refusal: Yes
+ * ```
+ */
 export function formatGenOutput(
   output: Pick<GenOutput, "direction" | "tier" | "categories" | "refusal">,
 ): string {

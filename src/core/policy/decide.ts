@@ -154,7 +154,21 @@ function thresholdReason(
   };
 }
 
-/** Apply `policy` to a verdict: the action, and every rule consulted with what it said. */
+/**
+ * Apply a policy to a verdict: the action, and every rule consulted with what it said (precedence:
+ * docs/policies.md). A Gen `Verdict` is a PolicyInput as is; a Stream verdict is one with `categories: [category]`.
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { decide, loadPolicyFile } from "qwen3guard";
+ *
+ * fs.writeFileSync("/tmp/chat.yaml", "mode: loose\nprompt:\n  categories:\n    Jailbreak: block\n");
+ * const policy = await loadPolicyFile("/tmp/chat.yaml");
+ * const decision = decide(policy, { direction: "prompt", tier: "Controversial", categories: ["Jailbreak"] });
+ * console.log(decision.action, decision.reasons.find((r) => r.decisive)?.message); // block category rule Jailbreak: Controversial → block (prompt.categories.Jailbreak.Controversial)
+ * ```
+ */
 export function decide(policy: Policy, input: PolicyInput): Decision {
   const { direction, tier } = input;
   const categories: (Category | undefined)[] =
@@ -199,7 +213,17 @@ export function decide(policy: Policy, input: PolicyInput): Decision {
 
 /**
  * The effective tier actions of a direction, for every category (and `(none)` for verdicts naming no
- * category): what `decide` returns before thresholds. For display and for tests.
+ * category): what `decide` returns before thresholds. For display (the table `qwen3guard policy check --table`
+ * prints) and for tests.
+ *
+ * @example
+ * ```ts
+ * import { actionTable, parsePolicyDocument, resolvePolicy } from "qwen3guard/core";
+ *
+ * const policy = resolvePolicy("p", new Map([["p", parsePolicyDocument({ mode: "loose", response: { categories: { PII: "flag" } } })]]));
+ * const table = actionTable(policy, "response");
+ * console.log(table["(none)"], table.PII); // { Safe: "allow", Controversial: "allow", Unsafe: "block" } { Safe: "allow", Controversial: "flag", Unsafe: "flag" }
+ * ```
  */
 export function actionTable(
   policy: Policy,

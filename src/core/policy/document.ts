@@ -25,7 +25,23 @@ function directionDocument(policy: Policy, direction: Direction): DirectionDocum
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-/** The effective policy as one document (no `extends`; the mode always written). */
+/**
+ * A resolved policy written back as one policy document: no `extends` (what it merged is written out), the mode
+ * always written. `parsePolicyDocument` accepts it and `resolvePolicy` gives the same rules back; write it as YAML
+ * or JSON to see, or to start editing, the rules a tenant's policy comes to.
+ *
+ * @example
+ * ```ts
+ * import { parsePolicyDocument, policyDocument, resolvePolicy } from "qwen3guard/core";
+ *
+ * const documents = new Map([
+ *   ["base", parsePolicyDocument({ response: { categories: { Violent: "block" } } })],
+ *   ["bot", parsePolicyDocument({ extends: "base", mode: "loose" })],
+ * ]);
+ * console.log(JSON.stringify(policyDocument(resolvePolicy("bot", documents))));
+ * // {"mode":"loose","response":{"categories":{"Violent":{"Unsafe":"block","Controversial":"block"}}}}
+ * ```
+ */
 export function policyDocument(policy: Policy): PolicyDocument {
   const prompt = directionDocument(policy, "prompt");
   const response = directionDocument(policy, "response");

@@ -1,7 +1,18 @@
 /** Typed errors of policy validation and resolution. Pure: no I/O. */
 import { Qwen3GuardError } from "../errors.js";
 
-/** One problem found in a policy document. */
+/**
+ * One problem found in a policy document (`PolicyError.issues`): the file, the path of the field, what was
+ * expected.
+ *
+ * @example
+ * ```ts
+ * import { PolicyError, type PolicyIssue } from "qwen3guard";
+ *
+ * const issue: PolicyIssue = { source: "policy.yaml", path: ["response", "categories", "PII"], message: "expected an action" };
+ * console.log(new PolicyError([issue]).message); // policy.yaml: response.categories.PII: expected an action
+ * ```
+ */
 export interface PolicyIssue {
   /** The file (or document id) the problem is in, when known. */
   source?: string;
@@ -31,8 +42,25 @@ export function formatIssue(issue: PolicyIssue): string {
   return parts.join(": ");
 }
 
-/** A policy document is invalid, or its `extends` chain cannot be resolved. */
+/**
+ * A policy document is invalid, or its `extends` chain cannot be resolved: `issues` lists every problem with its
+ * file and field path (the message has one line per issue). Code `POLICY_INVALID`.
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { PolicyError, loadPolicy } from "qwen3guard";
+ *
+ * fs.writeFileSync("/tmp/bad-policy.yaml", "mode: lenient\n");
+ * try {
+ *   await loadPolicy("/tmp/bad-policy.yaml");
+ * } catch (error) {
+ *   if (error instanceof PolicyError) for (const issue of error.issues) console.log(issue.path, issue.message); // ["mode"] expected strict or loose
+ * }
+ * ```
+ */
 export class PolicyError extends Qwen3GuardError {
+  /** Every problem found, in order. */
   readonly issues: readonly PolicyIssue[];
 
   constructor(issues: readonly PolicyIssue[], code = "POLICY_INVALID") {
@@ -46,7 +74,26 @@ export class PolicyError extends Qwen3GuardError {
   }
 }
 
-/** The `extends` chain loops back on itself; `chain` lists the documents, the repeated one last. */
+/**
+ * A policy's `extends` chain loops back on itself; `chain` lists the documents, the repeated one last. Code
+ * `POLICY_EXTENDS_CYCLE` (a PolicyError).
+ *
+ * @example
+ * ```ts
+ * import { PolicyExtendsCycleError } from "qwen3guard";
+ * import { parsePolicyDocument, resolvePolicy } from "qwen3guard/core";
+ *
+ * const documents = new Map([
+ *   ["a", parsePolicyDocument({ extends: "b" })],
+ *   ["b", parsePolicyDocument({ extends: "a" })],
+ * ]);
+ * try {
+ *   resolvePolicy("a", documents);
+ * } catch (error) {
+ *   if (error instanceof PolicyExtendsCycleError) console.log(error.chain); // ["a", "b", "a"]
+ * }
+ * ```
+ */
 export class PolicyExtendsCycleError extends PolicyError {
   readonly chain: readonly string[];
 

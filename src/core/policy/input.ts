@@ -24,8 +24,18 @@ const inputSchema = z.looseObject({
 });
 
 /**
- * Validate a verdict-like value. `direction` is used when the value has none.
- * Throws PolicyError with the path of each problem.
+ * Validate a verdict-like value (JSON from a user, a log line) into a PolicyInput: a Gen verdict
+ * (`categories: [...]`) or a Stream verdict (`category: "..."`); `None` means no category. `direction` is used
+ * when the value has none. Throws PolicyError with the path of each problem.
+ *
+ * @example
+ * ```ts
+ * import { decide, parsePolicyInput } from "qwen3guard";
+ * import { emptyPolicy } from "qwen3guard/core";
+ *
+ * const input = parsePolicyInput(JSON.parse('{"tier": "Unsafe", "category": "Violent"}'), "response");
+ * console.log(input.categories, decide(emptyPolicy(), input).action); // ["Violent"] block
+ * ```
  */
 export function parsePolicyInput(value: unknown, direction?: Direction): PolicyInput {
   const result = inputSchema.safeParse(value);

@@ -84,7 +84,17 @@ function fromDocument(doc: PolicyDocument, id: string): Partial_ {
 
 const EMPTY: Partial_ = { prompt: emptyDirection(), response: emptyDirection(), sources: [] };
 
-/** A policy with no rules: strict mode, the built-in table only (the model's own verdict, strict). */
+/**
+ * A policy with no rules: strict mode, the built-in table only (the model's own verdict, strict: Safe allows,
+ * Unsafe and Controversial block). What the moderated stream and the middleware use without a policy.
+ *
+ * @example
+ * ```ts
+ * import { decide, emptyPolicy } from "qwen3guard/core";
+ *
+ * console.log(decide(emptyPolicy(), { direction: "prompt", tier: "Controversial", categories: [] }).action); // block
+ * ```
+ */
 export function emptyPolicy(): Policy {
   return { mode: "strict", prompt: emptyDirection(), response: emptyDirection(), sources: [] };
 }
@@ -92,8 +102,20 @@ export function emptyPolicy(): Policy {
 /**
  * Resolve `rootId` and everything it extends into one effective policy.
  * `documents` holds every document reachable from the root, keyed by id; `resolveRef` maps an
- * `extends` entry to such an id. Throws PolicyExtendsCycleError (with the chain) on a cycle and
- * PolicyError when a referenced document is missing.
+ * `extends` entry to such an id (default: the entry itself). Throws PolicyExtendsCycleError (with the chain) on a
+ * cycle and PolicyError when a referenced document is missing. Merge rules: docs/policies.md, "extends".
+ *
+ * @example
+ * ```ts
+ * import { parsePolicyDocument, resolvePolicy } from "qwen3guard/core";
+ *
+ * const documents = new Map([
+ *   ["base", parsePolicyDocument({ response: { categories: { Violent: "block" } } })],
+ *   ["bot", parsePolicyDocument({ extends: "base", mode: "loose", response: { categories: { Violent: { Controversial: "flag" } } } })],
+ * ]);
+ * const policy = resolvePolicy("bot", documents);
+ * console.log(policy.mode, policy.response.categories.Violent, policy.sources); // loose { Unsafe: "block", Controversial: "flag" } ["base", "bot"]
+ * ```
  */
 export function resolvePolicy(
   rootId: string,

@@ -24,7 +24,18 @@ export interface DirectionDocument {
   thresholds?: ThresholdDocument[];
 }
 
-/** One policy file, validated, before `extends` is resolved. */
+/**
+ * One policy file, validated, before `extends` is resolved (`parsePolicyDocument`); `resolvePolicy` turns a set
+ * of them into a Policy.
+ *
+ * @example
+ * ```ts
+ * import { parsePolicyDocument, type PolicyDocument } from "qwen3guard/core";
+ *
+ * const doc: PolicyDocument = parsePolicyDocument({ extends: "./base.yaml", response: { categories: { PII: "flag" } } });
+ * console.log(doc.extends, doc.response?.categories?.PII); // ["./base.yaml"] { Unsafe: "flag", Controversial: "flag" }
+ * ```
+ */
 export interface PolicyDocument {
   name?: string;
   description?: string;
@@ -168,8 +179,18 @@ const documentSchema = z.strictObject(
 );
 
 /**
- * Validate one parsed document (the result of YAML/JSON parsing).
- * Throws PolicyError listing every problem with its path; `source` names the file in messages.
+ * Validate one parsed document (the result of YAML/JSON parsing) and expand its shorthand (`PII: flag` means
+ * flag at Controversial and above). Throws PolicyError listing every problem with its path; `source` names the
+ * file in messages. Use it for policies kept outside files (a database, a config service), then `resolvePolicy`.
+ *
+ * @example
+ * ```ts
+ * import { parsePolicyDocument, resolvePolicy } from "qwen3guard/core";
+ *
+ * const stored: unknown = JSON.parse('{"mode": "loose", "prompt": {"categories": {"Jailbreak": "block"}}}');
+ * const policy = resolvePolicy("tenant-a", new Map([["tenant-a", parsePolicyDocument(stored, "tenant-a")]]));
+ * console.log(policy.mode, policy.prompt.categories.Jailbreak); // loose { Unsafe: "block", Controversial: "block" }
+ * ```
  */
 export function parsePolicyDocument(data: unknown, source?: string): PolicyDocument {
   if (data === null || data === undefined) {

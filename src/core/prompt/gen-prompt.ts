@@ -29,13 +29,53 @@ import { PROMPT_CATEGORIES, RESPONSE_CATEGORIES, type Direction } from "../label
 import { InvalidConversationError, type ChatMessage } from "../messages.js";
 import { pushSegment, type PromptSegment } from "../segments.js";
 
+/**
+ * What the Gen renderer does with a system message: `merge` (default) renders a leading one under the first
+ * `USER:` turn; `reject` refuses any (InvalidConversationError). See docs/prompt-format.md.
+ *
+ * @example
+ * ```ts
+ * import { renderGenPrompt, type SystemMessagePolicy } from "qwen3guard/core";
+ *
+ * const system: SystemMessagePolicy = "reject";
+ * try {
+ *   renderGenPrompt([{ role: "system", content: "Be nice." }, { role: "user", content: "Hi" }], { system });
+ * } catch (error) {
+ *   console.log(String(error)); // InvalidConversationError: message 0 is a system message, which this renderer was told to reject ...
+ * }
+ * ```
+ */
 export type SystemMessagePolicy = "merge" | "reject";
 
+/**
+ * Options of the Gen prompt renderer (`renderGenPrompt`, `genDirectionOf`).
+ *
+ * @example
+ * ```ts
+ * import { genDirectionOf, type GenPromptOptions } from "qwen3guard/core";
+ *
+ * const options: GenPromptOptions = { system: "merge" };
+ * console.log(genDirectionOf([{ role: "system", content: "Be nice." }, { role: "user", content: "Hi" }], options)); // prompt
+ * ```
+ */
 export interface GenPromptOptions {
   /** How a leading system message is handled (default `"merge"`, see the module comment). */
   system?: SystemMessagePolicy;
 }
 
+/**
+ * A rendered Qwen3Guard-Gen prompt: the moderated direction and the prompt as template/content segments (join
+ * their `text` for the exact string; tokenize content segments as plain text).
+ *
+ * @example
+ * ```ts
+ * import { renderGenPrompt, type GenPrompt } from "qwen3guard/core";
+ *
+ * const prompt: GenPrompt = renderGenPrompt([{ role: "user", content: "How do I bake bread?" }]);
+ * const text = prompt.segments.map((s) => s.text).join("");
+ * console.log(prompt.direction, text.endsWith("<think>\n\n</think>\n\n")); // prompt true
+ * ```
+ */
 export interface GenPrompt {
   /** `prompt` when the last message is the user's, `response` when it is the assistant's. */
   direction: Direction;
@@ -110,8 +150,20 @@ const RESPONSE_TAIL =
   GEN_ASSISTANT_HEADER;
 
 /**
- * Check that a conversation can be moderated by Qwen3Guard-Gen and return the moderated direction.
- * Throws InvalidConversationError saying what to fix.
+ * Check that a conversation can be moderated by Qwen3Guard-Gen and return the moderated direction: `prompt` when
+ * the last message is the user's, `response` when it is the assistant's. Throws InvalidConversationError saying
+ * what to fix (empty, unknown role, a misplaced system message, a system message last).
+ *
+ * @example
+ * ```ts
+ * import { genDirectionOf } from "qwen3guard/core";
+ *
+ * const direction = genDirectionOf([
+ *   { role: "user", content: "Hi" },
+ *   { role: "assistant", content: "Hello!" },
+ * ]);
+ * console.log(direction); // response
+ * ```
  */
 export function genDirectionOf(messages: readonly ChatMessage[], options: GenPromptOptions = {}): Direction {
   const policy = options.system ?? "merge";
@@ -156,7 +208,20 @@ export function genDirectionOf(messages: readonly ChatMessage[], options: GenPro
   );
 }
 
-/** Render the Qwen3Guard-Gen prompt for a conversation as template/content segments. */
+/**
+ * Render the Qwen3Guard-Gen moderation prompt for a conversation, byte for byte as the official template does
+ * (docs/prompt-format.md), as template/content segments. Use it to run Qwen3Guard-Gen on another runtime: tokenize
+ * the segments, generate, and parse the text with `parseGenOutput`. Throws InvalidConversationError.
+ *
+ * @example
+ * ```ts
+ * import { renderGenPrompt } from "qwen3guard/core";
+ *
+ * const { direction, segments } = renderGenPrompt([{ role: "user", content: "How do I bake bread?" }]);
+ * const prompt = segments.map((s) => s.text).join(""); // feed to any Qwen3Guard-Gen runtime
+ * console.log(direction, prompt.includes("USER: How do I bake bread?")); // prompt true
+ * ```
+ */
 export function renderGenPrompt(messages: readonly ChatMessage[], options: GenPromptOptions = {}): GenPrompt {
   const direction = genDirectionOf(messages, options);
   const segments: PromptSegment[] = [];

@@ -23,16 +23,44 @@ import { pushSegment, type PromptSegment } from "../segments.js";
 /** Template text fed after the prompt and before the answer: closes the user turn, opens the assistant's. */
 export const STREAM_ASSISTANT_HEADER = "\n<|im_start|>assistant\n<think>\n\n</think>\n\n";
 
+/**
+ * A conversation rendered for Qwen3Guard-Stream: the prompt up to the last user turn's `<|im_end|>` (as segments),
+ * the assistant header to feed before the answer, and the answer when the conversation has one.
+ *
+ * @example
+ * ```ts
+ * import { renderStreamPrompt, type StreamPrompt } from "qwen3guard/core";
+ *
+ * const rendered: StreamPrompt = renderStreamPrompt([{ role: "user", content: "Hi" }]);
+ * console.log(JSON.stringify(rendered.assistantHeader)); // "\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+ * ```
+ */
 export interface StreamPrompt {
   /** Everything up to and including the last user turn's `<|im_end|>`. */
   promptSegments: PromptSegment[];
-  /** Template text to feed before the answer (always {@link STREAM_ASSISTANT_HEADER}). */
+  /** Template text to feed before the answer (always `\n<|im_start|>assistant\n<think>\n\n</think>\n\n`). */
   assistantHeader: string;
   /** The assistant answer that follows the last user turn, when the conversation has one. */
   response?: string;
 }
 
-/** Render a conversation for Qwen3Guard-Stream. Throws InvalidConversationError saying what to fix. */
+/**
+ * Render a conversation for Qwen3Guard-Stream (plain Qwen3 ChatML, thinking disabled): feed `promptSegments` and
+ * read the query heads at the last position, then `assistantHeader`, then the answer's tokens, reading the
+ * response heads at each. Use it to run Qwen3Guard-Stream on another runtime. Throws InvalidConversationError
+ * saying what to fix (no user message, more than one message after the last user turn...).
+ *
+ * @example
+ * ```ts
+ * import { renderStreamPrompt } from "qwen3guard/core";
+ *
+ * const { promptSegments, response } = renderStreamPrompt([
+ *   { role: "user", content: "Hi" },
+ *   { role: "assistant", content: "Hello!" },
+ * ]);
+ * console.log(promptSegments.map((s) => s.text).join(""), response); // <|im_start|>user\nHi<|im_end|> Hello!
+ * ```
+ */
 export function renderStreamPrompt(messages: readonly ChatMessage[]): StreamPrompt {
   if (messages.length === 0) {
     throw new InvalidConversationError(

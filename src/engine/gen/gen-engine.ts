@@ -10,6 +10,37 @@ import type { GreedyGenerator, TokenScorer } from "./token-scorer.js";
 /** What a Gen engine is built from: the GGUF and the engine options with their defaults filled in. */
 export interface GenEngineOptions extends ResolvedEngineOptions {
   ggufPath: string;
+  /**
+   * Token prefixes many prompts start with — the template heads of prompt and response moderation, everything
+   * before the conversation. The llama-ffi engine evaluates each once, when a request first needs it, and gives it
+   * to every sequence that needs it without evaluating it again (node-llama-cpp's engine ignores them: each of
+   * its sequences evaluates the head once for itself).
+   */
+  sharedPrefixes?: readonly (readonly number[])[];
+  /**
+   * KV positions in all, shared by every sequence (llama-ffi engine; at least `contextSize`). Default
+   * `contextSize × sequences`: every sequence can hold a full context at once. Less saves memory: requests then
+   * wait for room when the conversations in flight would not fit together.
+   */
+  totalContextSize?: number;
+}
+
+/** What a Gen engine did (instrumentation for tests and benchmarks: counts, not timings). */
+export interface GenEngineStats {
+  /** llama.cpp decode calls, and those that carried several sequences at once. */
+  decodes: number;
+  mergedDecodes: number;
+  /** Tokens evaluated, shared prefixes included. */
+  tokens: number;
+  /** Shared prefixes evaluated, their tokens, and the times one was given to a sequence instead. */
+  sharedPrefixEvaluations: number;
+  sharedPrefixTokens: number;
+  sharedPrefixCopies: number;
+  /** The most sequences one decode carried. */
+  maxSequencesPerDecode: number;
+  /** Requests that waited for KV room, and idle sequences or shared prefixes emptied to make room. */
+  roomWaits: number;
+  evictions: number;
 }
 
 /** One request's hold on a sequence whose state holds the reused prompt prefix. */
@@ -43,10 +74,29 @@ export interface GenEngine {
     work: (tail: number[], lease: GenLease) => Promise<T>,
     options?: { reuse?: boolean; room?: number },
   ): Promise<T>;
+  /** What the engine did so far (the llama-ffi engine). */
+  readonly stats?: Readonly<GenEngineStats>;
   dispose(): Promise<void>;
 }
 
-/** The conversation does not fit the engine's context (with room for the verdict): load with a larger `contextSize`. */
+/**
+ * A Gen conversation does not fit the engine's context (with room for the verdict): load the guard with a larger
+ * `contextSize`, or moderate less of the conversation. Code `CONTEXT_OVERFLOW` (the server answers 400).
+ *
+ * @example
+ * ```ts
+ * import { ContextOverflowError, GenGuard } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B", contextSize: 1024 });
+ * try {
+ *   await guard.moderatePrompt("a very long document ".repeat(2_000));
+ * } catch (error) {
+ *   if (error instanceof ContextOverflowError) console.log(error.code, error.message); // CONTEXT_OVERFLOW ...
+ *   else throw error;
+ * }
+ * await guard.close();
+ * ```
+ */
 export class ContextOverflowError extends Qwen3GuardError {
   constructor(message: string) {
     super("CONTEXT_OVERFLOW", message);

@@ -41,6 +41,22 @@ export interface GenOutputVocabulary {
   end: number[];
 }
 
+/**
+ * The model's tokenizer cannot spell the Gen output labels (`Safety: …`, the categories, `Refusal: …`): it is not a
+ * Qwen3Guard-Gen vocabulary. Thrown by `GenGuard.load`. Code `MODEL_VOCABULARY_MISMATCH`.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, OutputVocabularyError } from "qwen3guard";
+ *
+ * try {
+ *   await (await GenGuard.load({ model: "/models/some-other-model.gguf" })).close();
+ * } catch (error) {
+ *   if (error instanceof OutputVocabularyError) console.error("not a Qwen3Guard-Gen vocabulary:", error.message);
+ *   else throw error;
+ * }
+ * ```
+ */
 export class OutputVocabularyError extends Qwen3GuardError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("MODEL_VOCABULARY_MISMATCH", message, options);

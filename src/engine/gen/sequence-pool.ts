@@ -31,7 +31,23 @@ export function sharedPrefixLength(a: readonly number[], b: readonly number[]): 
 
 /**
  * Every sequence of a Gen engine failed to reset after an engine error and was retired: the guard cannot
- * serve requests any more. `cause` holds the last reset error. Close the guard and load it again.
+ * serve requests any more. `cause` holds the last reset error. Close the guard and load it again. Code
+ * `GEN_ENGINE_BROKEN`.
+ *
+ * @example
+ * ```ts
+ * import { GenEngineBrokenError, GenGuard } from "qwen3guard";
+ *
+ * let guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * try {
+ *   await guard.moderatePrompt("Hi");
+ * } catch (error) {
+ *   if (!(error instanceof GenEngineBrokenError)) throw error;
+ *   await guard.close(); // start over with a fresh engine
+ *   guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * }
+ * await guard.close();
+ * ```
  */
 export class GenEngineBrokenError extends Qwen3GuardError {
   constructor(sequences: number, cause: unknown) {

@@ -86,6 +86,8 @@ export class LlamaFfiContext {
     readonly embeddings: boolean,
     /** The LM-head skip callback, when enabled (its counters are instrumentation). */
     readonly lmHeadSkip: LmHeadSkip | null,
+    /** One KV buffer shared by every sequence (the `kvUnified` option). */
+    readonly kvUnified = false,
   ) {
     this.handle = handle;
     const n = this.native;
@@ -158,7 +160,7 @@ export class LlamaFfiContext {
       );
     }
     model.attachContext(1);
-    return new LlamaFfiContext(model, handle, embeddings, skip);
+    return new LlamaFfiContext(model, handle, embeddings, skip, kvUnified);
   }
 
   private get native(): LlamaNative {
@@ -266,6 +268,34 @@ export class LlamaFfiContext {
           `llama_memory_seq_rm refused to remove positions ${fromPos}..${toPos} of sequence ${seq}`,
         );
       }
+    });
+  }
+
+  /**
+   * Give `dst` the KV cells `src` holds at positions [fromPos, toPos) (toPos default: the end), at the same
+   * positions, after which `dst` decodes as if it had evaluated those tokens itself. Make room first: `dst` should
+   * hold nothing at those positions (seqRemove).
+   *
+   * With `kvUnified` the cells are only tagged as `dst`'s too — no data moves and no memory is used, whatever the
+   * range. With one KV stream per sequence, llama.cpp copies `src`'s whole stream into `dst`'s (replacing all it
+   * held) during the next decode of the context, so only the whole sequence can be copied (fromPos 0, no toPos).
+   */
+  async seqCopy(src: number, dst: number, fromPos = 0, toPos = -1): Promise<void> {
+    this.checkSeq(src);
+    this.checkSeq(dst);
+    if (!Number.isInteger(fromPos) || fromPos < 0)
+      throw new LlamaFfiInputError(`fromPos must be a non-negative integer, got ${fromPos}`);
+    if (toPos !== -1 && (!Number.isInteger(toPos) || toPos <= fromPos))
+      throw new LlamaFfiInputError(`toPos must be -1 or an integer above fromPos, got ${toPos}`);
+    if (!this.kvUnified && (fromPos !== 0 || toPos !== -1)) {
+      // llama.cpp aborts the process on a partial copy between streams (GGML_ASSERT): refuse it here.
+      throw new LlamaFfiInputError(
+        `a context without kvUnified copies whole sequences only (fromPos 0, toPos -1), got ${fromPos}..${toPos}`,
+      );
+    }
+    await llamaDecodeQueue.run(() => {
+      if (this.handle === null) throw new LlamaFfiDisposedError("the context was disposed");
+      this.native.llama_memory_seq_cp(this.memory, src, dst, fromPos, toPos);
     });
   }
 

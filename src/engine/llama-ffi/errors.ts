@@ -1,24 +1,79 @@
 /** Errors thrown by the koffi binding over libllama. */
 import { Qwen3GuardError } from "../../core/errors.js";
 
-/** Base class: every error of this binding is an instance. */
+/**
+ * Base class of the errors of the project's llama.cpp binding (the `LLAMA_*` codes): what the `llama-ffi` engine
+ * throws when llama.cpp refuses or fails.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, LlamaFfiError } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+ * try {
+ *   await guard.moderatePrompt("Hi");
+ * } catch (error) {
+ *   if (error instanceof LlamaFfiError) console.error("llama.cpp:", error.code, error.message);
+ *   else throw error;
+ * }
+ * await guard.close();
+ * ```
+ */
 export class LlamaFfiError extends Qwen3GuardError {}
 
-/** A caller passed something the binding cannot use (bad token id, unknown sequence, too many tokens...). */
+/**
+ * The binding was given input it cannot use (a bad token id, an unknown sequence, too many tokens): a bug of the
+ * caller, not of the model. Code `LLAMA_INPUT_INVALID`.
+ *
+ * @example
+ * ```ts
+ * import { LlamaFfiInputError, isQwen3GuardError } from "qwen3guard";
+ *
+ * function report(error: unknown): void {
+ *   if (error instanceof LlamaFfiInputError || isQwen3GuardError(error, "LLAMA_INPUT_INVALID")) console.error(error.message);
+ * }
+ * report(new Error("unrelated"));
+ * ```
+ */
 export class LlamaFfiInputError extends LlamaFfiError {
   constructor(message: string) {
     super("LLAMA_INPUT_INVALID", message);
   }
 }
 
-/** A native call failed (model or context creation, backend loading). */
+/**
+ * A native llama.cpp call failed: loading the model or creating a context (a damaged file, not enough memory for
+ * `contextSize` × `sequences`), or loading a backend. Code `LLAMA_NATIVE_FAILED`.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, LlamaFfiNativeError } from "qwen3guard";
+ *
+ * try {
+ *   await (await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B", contextSize: 262_144, sequences: 64 })).close();
+ * } catch (error) {
+ *   if (error instanceof LlamaFfiNativeError) console.error("lower contextSize or sequences:", error.message);
+ *   else throw error;
+ * }
+ * ```
+ */
 export class LlamaFfiNativeError extends LlamaFfiError {
   constructor(message: string) {
     super("LLAMA_NATIVE_FAILED", message);
   }
 }
 
-/** The object was used after dispose(). */
+/**
+ * A llama.cpp model or context of the binding was used after it was freed. Code `LLAMA_DISPOSED`.
+ *
+ * @example
+ * ```ts
+ * import { LlamaFfiDisposedError } from "qwen3guard";
+ *
+ * const error: unknown = new LlamaFfiDisposedError("the context was disposed");
+ * if (error instanceof LlamaFfiDisposedError) console.log(error.code); // LLAMA_DISPOSED
+ * ```
+ */
 export class LlamaFfiDisposedError extends LlamaFfiError {
   constructor(message: string) {
     super("LLAMA_DISPOSED", message);
@@ -52,8 +107,20 @@ const ADVICE: Record<LlamaDecodeFailure, string> = {
   fatal: "llama.cpp failed; already processed tokens stay in the KV cache (check seqPosMax())",
 };
 
-/** llama_decode returned a non-zero code. */
+/**
+ * `llama_decode` returned a non-zero code: `status` is the code, `failure` what it means (`kv-full`, `aborted`,
+ * `invalid-batch`, `fatal`). A guard reports it from the call that hit it. Code `LLAMA_DECODE_FAILED`.
+ *
+ * @example
+ * ```ts
+ * import { LlamaDecodeError } from "qwen3guard";
+ *
+ * const error = new LlamaDecodeError(1);
+ * console.log(error.code, error.status, error.failure); // LLAMA_DECODE_FAILED 1 kv-full
+ * ```
+ */
 export class LlamaDecodeError extends LlamaFfiError {
+  /** What the status means. */
   readonly failure: LlamaDecodeFailure;
   constructor(
     /** What llama_decode returned. */

@@ -52,6 +52,7 @@ export interface LlamaNative {
   llama_get_memory: (ctx: Ptr) => Ptr;
   llama_memory_clear: (mem: Ptr, data: boolean) => void;
   llama_memory_seq_rm: (mem: Ptr, seq: number, p0: number, p1: number) => boolean;
+  llama_memory_seq_cp: (mem: Ptr, src: number, dst: number, p0: number, p1: number) => void;
   llama_memory_seq_pos_min: (mem: Ptr, seq: number) => number;
   llama_memory_seq_pos_max: (mem: Ptr, seq: number) => number;
   llama_batch_init: (nTokens: number, embd: number, nSeqMax: number) => LlamaBatchStruct;

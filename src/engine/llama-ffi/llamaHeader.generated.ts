@@ -507,6 +507,7 @@ export const LLAMA_HEADER = {
       "llama_memory_t llama_get_memory(const llama_context *ctx)",
       "void llama_memory_clear(llama_memory_t mem, bool data)",
       "bool llama_memory_seq_rm(llama_memory_t mem, llama_seq_id seq_id, llama_pos p0, llama_pos p1)",
+      "void llama_memory_seq_cp(llama_memory_t mem, llama_seq_id seq_id_src, llama_seq_id seq_id_dst, llama_pos p0, llama_pos p1)",
       "llama_pos llama_memory_seq_pos_min(llama_memory_t mem, llama_seq_id seq_id)",
       "llama_pos llama_memory_seq_pos_max(llama_memory_t mem, llama_seq_id seq_id)",
       "llama_batch llama_batch_init(int32_t n_tokens, int32_t embd, int32_t n_seq_max)",

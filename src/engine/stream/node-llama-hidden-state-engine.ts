@@ -19,7 +19,22 @@ interface EmbeddingAddonContext {
   getEmbedding(inputTokensLength: number, maxVectorSize?: number): Float64Array;
 }
 
-/** Thrown when node-llama-cpp's internals this fallback relies on are missing (a different version). */
+/**
+ * The node-llama-cpp fallback of the Stream engine cannot reach the internals it relies on (a node-llama-cpp
+ * version other than the one this package pins). Code `NODE_LLAMA_INTERNALS`.
+ *
+ * @example
+ * ```ts
+ * import { NodeLlamaInternalsError, StreamGuard } from "qwen3guard";
+ *
+ * try {
+ *   await (await StreamGuard.load({ model: "/models/Qwen3Guard-Stream-0.6B", engine: "node-llama-cpp" })).close();
+ * } catch (error) {
+ *   if (error instanceof NodeLlamaInternalsError) console.error("reinstall the pinned node-llama-cpp:", error.message);
+ *   else throw error;
+ * }
+ * ```
+ */
 export class NodeLlamaInternalsError extends Qwen3GuardError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("NODE_LLAMA_INTERNALS", message, options);

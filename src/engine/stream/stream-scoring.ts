@@ -43,11 +43,29 @@ export type ScoredTrigger = StreamTrigger<ScoreDetail>;
 /** The whole-answer verdict: Safe, or the deciding trigger with its token's category and probabilities. */
 export type ScoredVerdict = StreamVerdict<ScoreDetail>;
 
-/** The class names of both head paths, from config.json. */
+/**
+ * The class names of both head paths of a Stream checkpoint, from its config.json (`StreamGuard.info.labels`): the
+ * response heads' tiers and categories, the query heads' tiers and categories. Stream verdicts name their category
+ * with these.
+ *
+ * @example
+ * ```ts
+ * import { StreamGuard, type StreamLabels } from "qwen3guard";
+ *
+ * const guard = await StreamGuard.load({ model: "/models/Qwen3Guard-Stream-0.6B" });
+ * const labels: StreamLabels = guard.info.labels;
+ * console.log(labels.responseRisk, labels.queryCategories.at(-1)); // ["Safe", "Unsafe", "Controversial"] Jailbreak
+ * await guard.close();
+ * ```
+ */
 export interface StreamLabels {
+  /** Tiers of the response heads, by class index. */
   responseRisk: readonly string[];
+  /** Categories of the response heads, by class index. */
   responseCategories: readonly string[];
+  /** Tiers of the query (prompt) heads, by class index. */
   queryRisk: readonly string[];
+  /** Categories of the query (prompt) heads, by class index. */
   queryCategories: readonly string[];
 }
 

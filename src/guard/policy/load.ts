@@ -8,7 +8,21 @@ import { parseDocument } from "yaml";
 import { PolicyError, parsePolicyDocument, resolvePolicy } from "../../core/policy/index.js";
 import type { Policy, PolicyDocument } from "../../core/policy/index.js";
 
-/** A resolved policy and every file it was built from (absolute paths, root last). */
+/**
+ * What `loadPolicy` returns: the resolved policy and every file it was built from (absolute paths, the root last),
+ * e.g. to watch them.
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { loadPolicy, type LoadedPolicy } from "qwen3guard";
+ *
+ * fs.writeFileSync("/tmp/base.yaml", "response:\n  categories:\n    Violent: block\n");
+ * fs.writeFileSync("/tmp/bot.yaml", "extends: ./base.yaml\nmode: loose\n");
+ * const loaded: LoadedPolicy = await loadPolicy("/tmp/bot.yaml");
+ * console.log(loaded.files); // ["/tmp/base.yaml", "/tmp/bot.yaml"]
+ * ```
+ */
 export interface LoadedPolicy {
   policy: Policy;
   files: string[];
@@ -54,8 +68,19 @@ async function readPolicyText(file: string, source: string, referrer?: { source:
 }
 
 /**
- * Load a policy file and everything it extends (paths in `extends` are relative to the file that
- * names them), validate each, and resolve the chain. Throws PolicyError.
+ * Load a policy file (YAML or JSON) and everything it extends (paths in `extends` are relative to the file that
+ * names them), validate each, and resolve the chain; relative paths start from `cwd`. Throws PolicyError (every
+ * problem, with its file and field) or PolicyExtendsCycleError.
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { decide, loadPolicy } from "qwen3guard";
+ *
+ * fs.writeFileSync("/tmp/assistant.yaml", "mode: loose\nprompt:\n  categories:\n    Jailbreak: block\n");
+ * const { policy, files } = await loadPolicy("assistant.yaml", "/tmp");
+ * console.log(files, decide(policy, { direction: "prompt", tier: "Controversial", categories: ["Jailbreak"] }).action); // ["/tmp/assistant.yaml"] block
+ * ```
  */
 export async function loadPolicy(path: string, cwd: string = process.cwd()): Promise<LoadedPolicy> {
   const rootAbs = resolve(cwd, path);
@@ -82,7 +107,20 @@ export async function loadPolicy(path: string, cwd: string = process.cwd()): Pro
   return { policy, files: policy.sources.map((id) => absOf.get(id) ?? resolve(cwd, id)) };
 }
 
-/** Load a policy file; the `--policy FILE` helper for commands and the library. */
+/**
+ * Load a policy file and what it extends, and return the resolved policy (`loadPolicy` without the file list): the
+ * one call an application needs for a `--policy FILE` setting. Throws PolicyError.
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { loadPolicyFile } from "qwen3guard";
+ *
+ * fs.writeFileSync("/tmp/strict.json", JSON.stringify({ mode: "strict", response: { categories: { PII: "flag" } } }));
+ * const policy = await loadPolicyFile("/tmp/strict.json");
+ * console.log(policy.response.categories.PII); // { Unsafe: "flag", Controversial: "flag" }
+ * ```
+ */
 export async function loadPolicyFile(path: string): Promise<Policy> {
   return (await loadPolicy(path)).policy;
 }

@@ -11,9 +11,34 @@ import { PolicyError, decide } from "../../core/policy/index.js";
 import type { Decision, Policy, PolicyInput, PolicyIssue } from "../../core/policy/index.js";
 import { loadPolicy } from "./load.js";
 
-/** Tenant name → policy file. */
+/**
+ * The tenants of a `PolicyRegistry`: tenant name → policy file.
+ *
+ * @example
+ * ```ts
+ * import type { TenantPolicyFiles } from "qwen3guard";
+ *
+ * const tenants: TenantPolicyFiles = { kids: "policies/kids.yaml", support: "policies/support-bot.yaml" };
+ * console.log(Object.keys(tenants));
+ * ```
+ */
 export type TenantPolicyFiles = Readonly<Record<string, string>>;
 
+/**
+ * Options of `PolicyRegistry.load`: the default tenant (for `get()` without one) and the folder relative policy
+ * paths start from.
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { PolicyRegistry, type PolicyRegistryOptions } from "qwen3guard";
+ *
+ * fs.writeFileSync("/tmp/default.yaml", "mode: strict\n");
+ * const options: PolicyRegistryOptions = { defaultTenant: "default", cwd: "/tmp" };
+ * const registry = await PolicyRegistry.load({ default: "default.yaml" }, options);
+ * console.log(registry.get().mode); // strict
+ * ```
+ */
 export interface PolicyRegistryOptions {
   /** The tenant `get()` returns when called without one. */
   defaultTenant?: string;
@@ -21,7 +46,22 @@ export interface PolicyRegistryOptions {
   cwd?: string;
 }
 
-/** One consistent, immutable state of the registry. */
+/**
+ * One consistent, immutable state of a `PolicyRegistry` (`snapshot()`, and what a reload swaps in): a generation
+ * number, every tenant's policy, every file they were built from.
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { PolicyRegistry, type PolicySnapshot } from "qwen3guard";
+ *
+ * fs.writeFileSync("/tmp/a.yaml", "mode: loose\n");
+ * fs.writeFileSync("/tmp/b.yaml", "mode: strict\n");
+ * const registry = await PolicyRegistry.load({ a: "/tmp/a.yaml", b: "/tmp/b.yaml" });
+ * const snapshot: PolicySnapshot = registry.snapshot(); // read several tenants from one state
+ * console.log(snapshot.generation, [...snapshot.policies.keys()]); // 1 ["a", "b"]
+ * ```
+ */
 export interface PolicySnapshot {
   /** Increases by one at each successful (re)load. */
   readonly generation: number;
@@ -30,8 +70,44 @@ export interface PolicySnapshot {
   readonly files: readonly string[];
 }
 
+/**
+ * What `PolicyRegistry.reload()` returns (it never throws for bad files): the new snapshot, or the error that
+ * kept the previous policies in force.
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { PolicyRegistry, type ReloadResult } from "qwen3guard";
+ *
+ * fs.writeFileSync("/tmp/tenant.yaml", "mode: loose\n");
+ * const registry = await PolicyRegistry.load({ tenant: "/tmp/tenant.yaml" });
+ * fs.writeFileSync("/tmp/tenant.yaml", "mode: lenient\n"); // a broken edit
+ * const result: ReloadResult = await registry.reload();
+ * console.log(result.ok, registry.get("tenant").mode); // false loose: the old policy stays
+ * ```
+ */
 export type ReloadResult = { ok: true; snapshot: PolicySnapshot } | { ok: false; error: PolicyError };
 
+/**
+ * Options of `PolicyRegistry.watch`: callbacks for a reload swapped in and for a change rejected, and the quiet
+ * time after the last file event.
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { PolicyRegistry, type WatchOptions } from "qwen3guard";
+ *
+ * fs.writeFileSync("/tmp/watched.yaml", "mode: loose\n");
+ * const registry = await PolicyRegistry.load({ main: "/tmp/watched.yaml" });
+ * const options: WatchOptions = {
+ *   onReload: (snapshot) => console.log("policies now at generation", snapshot.generation),
+ *   onError: (error) => console.error("change rejected:", error.message),
+ *   debounceMs: 250,
+ * };
+ * registry.watch(options);
+ * registry.close(); // stop watching
+ * ```
+ */
 export interface WatchOptions {
   /** Called after a change was validated and swapped in. */
   onReload?: (snapshot: PolicySnapshot) => void;
@@ -41,7 +117,24 @@ export interface WatchOptions {
   debounceMs?: number;
 }
 
-/** `get()` named a tenant the registry does not know. */
+/**
+ * A `PolicyRegistry` was asked for a tenant it does not hold (or for the default tenant when none is set): `tenant`
+ * and `known` say which. Code `POLICY_UNKNOWN_TENANT` (the server answers 403).
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { PolicyRegistry, UnknownTenantError } from "qwen3guard";
+ *
+ * fs.writeFileSync("/tmp/acme.yaml", "mode: strict\n");
+ * const registry = await PolicyRegistry.load({ acme: "/tmp/acme.yaml" });
+ * try {
+ *   registry.get("globex");
+ * } catch (error) {
+ *   if (error instanceof UnknownTenantError) console.log(error.code, error.tenant, error.known); // POLICY_UNKNOWN_TENANT globex ["acme"]
+ * }
+ * ```
+ */
 export class UnknownTenantError extends Qwen3GuardError {
   constructor(
     readonly tenant: string | undefined,
@@ -89,6 +182,25 @@ async function loadAll(
   return Object.freeze({ generation, policies, files: Object.freeze([...files]) });
 }
 
+/**
+ * Per-tenant policies: a named set of policy files, chosen per call, reloaded on change (`watch`) or on demand
+ * (`reload`). A reload validates the whole set, then swaps it in at once: a caller sees the old set or the new
+ * one, never a mix, and a broken edit leaves the old set in force.
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { PolicyRegistry } from "qwen3guard";
+ *
+ * fs.writeFileSync("/tmp/kids.yaml", "mode: strict\n");
+ * fs.writeFileSync("/tmp/adults.yaml", "mode: loose\n");
+ * const registry = await PolicyRegistry.load({ kids: "/tmp/kids.yaml", adults: "/tmp/adults.yaml" }, { defaultTenant: "kids" });
+ * const verdict = { direction: "response" as const, tier: "Controversial" as const, categories: [] };
+ * console.log(registry.decide("kids", verdict).action, registry.decide("adults", verdict).action); // block allow
+ * registry.watch({ onError: (error) => console.error(error.message) }); // reload on edit
+ * registry.close();
+ * ```
+ */
 export class PolicyRegistry {
   readonly #tenants: TenantPolicyFiles;
   readonly #options: PolicyRegistryOptions;

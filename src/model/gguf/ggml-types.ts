@@ -85,6 +85,22 @@ const TRAITS: ReadonlyMap<number, readonly [number, number]> = new Map([
 
 const NAMES: ReadonlyMap<number, string> = new Map(Object.entries(GgmlType).map(([k, v]) => [v, k]));
 
+/**
+ * A tensor type the GGUF code cannot read or write (a GGUF holding a quantization this package does not decode,
+ * a checkpoint tensor of an unsupported type). Code `GGUF_UNSUPPORTED_TYPE`.
+ *
+ * @example
+ * ```ts
+ * import { GgmlTypeError, StreamGuard } from "qwen3guard";
+ *
+ * try {
+ *   await (await StreamGuard.load({ model: "/models/stream-backbone-q4.gguf", heads: "/models/Qwen3Guard-Stream-0.6B" })).close();
+ * } catch (error) {
+ *   if (error instanceof GgmlTypeError) console.error("unsupported tensor type:", error.message);
+ *   else throw error;
+ * }
+ * ```
+ */
 export class GgmlTypeError extends Qwen3GuardError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("GGUF_UNSUPPORTED_TYPE", message, options);

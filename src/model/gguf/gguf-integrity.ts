@@ -19,7 +19,23 @@ import { GGUF_DIGEST_HEX_LENGTH, GGUF_DIGEST_PLACEHOLDER } from "./gguf-writer.j
 /** GGUF metadata key: SHA-256 (lowercase hex) of the whole file with this value's bytes read as "0"s. */
 export const GGUF_DIGEST_KEY = "qwen3guard.sha256";
 
-/** A GGUF file is truncated or corrupted; the message says what was found and what to do. */
+/**
+ * A GGUF file is truncated, or its content does not match the SHA-256 it records (the GGUFs this package writes
+ * record one); `file` is the file, `problem` what is wrong, the message says what to do. A damaged cached GGUF is
+ * rebuilt instead (with a warning). Code `GGUF_DAMAGED`.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, GgufIntegrityError } from "qwen3guard";
+ *
+ * try {
+ *   await (await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B-truncated.gguf" })).close();
+ * } catch (error) {
+ *   if (error instanceof GgufIntegrityError) console.error(error.file, error.problem);
+ *   else throw error;
+ * }
+ * ```
+ */
 export class GgufIntegrityError extends Qwen3GuardError {
   constructor(
     readonly file: string,

@@ -17,6 +17,23 @@ import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC } from "./gguf-writer.js";
 import { decodeBF16, decodeF16, decodeF32, dequantizeQ8_0 } from "./quantize.js";
 import { Qwen3GuardError } from "../../core/errors.js";
 
+/**
+ * A GGUF file is damaged or not a GGUF llama.cpp can read (bad header, unsupported version, truncated metadata).
+ * Code `GGUF_INVALID`.
+ *
+ * @example
+ * ```ts
+ * import fs from "node:fs";
+ * import { GenGuard, GgufReadError } from "qwen3guard";
+ *
+ * fs.writeFileSync("/tmp/broken.gguf", Buffer.concat([Buffer.from("GGUF"), Buffer.alloc(20, 7)]));
+ * try {
+ *   await GenGuard.load({ model: "/tmp/broken.gguf" });
+ * } catch (error) {
+ *   if (error instanceof GgufReadError) console.log(error.code, error.message); // GGUF_INVALID /tmp/broken.gguf: GGUF version ... is not supported
+ * }
+ * ```
+ */
 export class GgufReadError extends Qwen3GuardError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("GGUF_INVALID", message, options);

@@ -32,6 +32,22 @@ export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_VERSION = 3;
 export const GGUF_DEFAULT_ALIGNMENT = 32;
 
+/**
+ * Writing a GGUF failed (tensor data inconsistent with its declared shape and type): converting a Hugging Face
+ * folder met a checkpoint it cannot write. Code `GGUF_WRITE_FAILED`.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, GgufWriteError } from "qwen3guard";
+ *
+ * try {
+ *   await (await GenGuard.load({ model: "/models/odd-checkpoint" })).close();
+ * } catch (error) {
+ *   if (error instanceof GgufWriteError) console.error("conversion failed:", error.message);
+ *   else throw error;
+ * }
+ * ```
+ */
 export class GgufWriteError extends Qwen3GuardError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("GGUF_WRITE_FAILED", message, options);

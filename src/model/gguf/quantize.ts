@@ -11,6 +11,22 @@ import { Qwen3GuardError } from "../../core/errors.js";
 export const Q8_0_BLOCK_SIZE = 32;
 export const Q8_0_BLOCK_BYTES = 34;
 
+/**
+ * Quantizing a tensor failed while converting a checkpoint (a shape that is not a whole number of Q8_0 blocks of 32
+ * values); convert with `quantization: "f16"` or `"f32"` instead. Code `QUANTIZE_FAILED`.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, QuantizeError } from "qwen3guard";
+ *
+ * const model = "/models/Qwen3Guard-Gen-0.6B";
+ * const guard = await GenGuard.load({ model }).catch((error: unknown) => {
+ *   if (error instanceof QuantizeError) return GenGuard.load({ model, quantization: "f16" });
+ *   throw error;
+ * });
+ * await guard.close();
+ * ```
+ */
 export class QuantizeError extends Qwen3GuardError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("QUANTIZE_FAILED", message, options);

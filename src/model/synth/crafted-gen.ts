@@ -31,7 +31,18 @@ import { writeModelFolder } from "./write-folder.js";
 import { CAUSAL_LM_ARCHITECTURE, parseHfConfig, type Qwen3Config } from "../hf-config.js";
 import { loadBundledQwen3Tokenizer } from "../tokenizer/index.js";
 
-/** What the crafted model does, for tests to check against. */
+/**
+ * What a crafted Gen model does, for tests to check against: its trigger word and token, and the verdicts of
+ * prompt moderation without and with the trigger (`writeCraftedGenModel(...).trigger`).
+ *
+ * @example
+ * ```ts
+ * import { writeCraftedGenModel, type CraftedGenTrigger } from "qwen3guard/testing";
+ *
+ * const trigger: CraftedGenTrigger = writeCraftedGenModel("/tmp/gen-crafted-bomb", { triggerWord: "bomb" }).trigger;
+ * console.log(trigger.word, trigger.triggered.raw); // bomb Safety: Unsafe\nCategories: Violent
+ * ```
+ */
 export interface CraftedGenTrigger {
   /** The trigger word, as it must appear in text (after a space: the token is ` <word>`). */
   word: string;
@@ -51,11 +62,32 @@ export interface CraftedGenCheckpoint {
   trigger: CraftedGenTrigger;
 }
 
+/**
+ * Options of `writeCraftedGenModel`: the trigger word.
+ *
+ * @example
+ * ```ts
+ * import { writeCraftedGenModel, type CraftedGenOptions } from "qwen3guard/testing";
+ *
+ * const options: CraftedGenOptions = { triggerWord: "bomb" };
+ * console.log(writeCraftedGenModel("/tmp/gen-crafted-options", options).trigger.word); // bomb
+ * ```
+ */
 export interface CraftedGenOptions {
   /** The trigger word (default "grenade"); ` <word>` must be one token of Qwen3's vocabulary. */
   triggerWord?: string;
 }
 
+/**
+ * The crafted Gen model's default trigger word: a prompt containing ` grenade` is Unsafe (Violent).
+ *
+ * @example
+ * ```ts
+ * import { CRAFTED_GEN_DEFAULT_TRIGGER } from "qwen3guard/testing";
+ *
+ * console.log(`Where can I buy a ${CRAFTED_GEN_DEFAULT_TRIGGER}?`); // Unsafe (Violent) for the crafted model
+ * ```
+ */
 export const CRAFTED_GEN_DEFAULT_TRIGGER = "grenade";
 
 const HIDDEN = 32;
@@ -267,7 +299,24 @@ export function craftedGenCheckpoint(options: CraftedGenOptions = {}): CraftedGe
   };
 }
 
-/** Write the crafted model as a Hugging Face folder (F32 safetensors, Qwen3 tokenizer, Gen chat template). */
+/**
+ * Write the crafted Qwen3Guard-Gen model as a Hugging Face folder (F32 safetensors, Qwen3 tokenizer, Gen chat
+ * template): a one-layer model whose prompt-moderation verdict is known in advance, Unsafe (Violent) when the
+ * conversation holds the trigger word (default "grenade"), Safe otherwise. GenGuard loads it like a real checkpoint;
+ * use it to test an application's moderation flow end to end. A toy: its verdicts mean nothing about safety.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard } from "qwen3guard";
+ * import { writeCraftedGenModel } from "qwen3guard/testing";
+ *
+ * const toy = writeCraftedGenModel("/tmp/gen-crafted");
+ * const guard = await GenGuard.load({ model: toy.dir, quantization: "f32", threads: 1 });
+ * const verdict = await guard.moderatePrompt("Where can I buy a grenade?");
+ * console.log(verdict.tier, verdict.categories); // Unsafe ["Violent"]
+ * await guard.close();
+ * ```
+ */
 export function writeCraftedGenModel(
   outDir: string,
   options: CraftedGenOptions = {},
@@ -282,7 +331,17 @@ export function writeCraftedGenModel(
   return { dir: outDir, config, trigger: checkpoint.trigger };
 }
 
-/** The default crafted model's trigger and expected outputs. */
+/**
+ * The default crafted Gen model's trigger word and expected verdicts (without writing a model): what a test
+ * expects from `writeCraftedGenModel(dir)`.
+ *
+ * @example
+ * ```ts
+ * import { craftedGenTrigger } from "qwen3guard/testing";
+ *
+ * console.log(craftedGenTrigger.word, craftedGenTrigger.benign.tier, craftedGenTrigger.triggered.categories); // grenade Safe ["Violent"]
+ * ```
+ */
 export const craftedGenTrigger: Readonly<Omit<CraftedGenTrigger, "tokenId">> = {
   word: CRAFTED_GEN_DEFAULT_TRIGGER,
   benign: { tier: "Safe", categories: [], raw: "Safety: Safe\nCategories: None" },

@@ -22,6 +22,17 @@ import { EMBED_TOKENS, FINAL_NORM, layerTensorNames, STREAM_HEAD_TENSORS } from 
 import { SynthError } from "./tokenizer-files.js";
 import { writeModelFolder } from "./write-folder.js";
 
+/**
+ * One set of trigger words of a crafted Stream model: the words, their token ids, the category the heads give them.
+ *
+ * @example
+ * ```ts
+ * import { writeCraftedStreamModel, type CraftedStreamTriggerSet } from "qwen3guard/testing";
+ *
+ * const unsafe: CraftedStreamTriggerSet = writeCraftedStreamModel("/tmp/stream-crafted-set").triggers.unsafe;
+ * console.log(unsafe.words, unsafe.category); // ["grenade", "bomb"] Violent
+ * ```
+ */
 export interface CraftedStreamTriggerSet {
   /** Words as they appear after a space in text. */
   words: string[];
@@ -31,6 +42,18 @@ export interface CraftedStreamTriggerSet {
   category: string;
 }
 
+/**
+ * What a crafted Stream model flags (`writeCraftedStreamModel(...).triggers`): the answer words scored Unsafe, the
+ * answer words scored Controversial, and the prompt words that make a prompt Unsafe.
+ *
+ * @example
+ * ```ts
+ * import { writeCraftedStreamModel, type CraftedStreamTriggers } from "qwen3guard/testing";
+ *
+ * const triggers: CraftedStreamTriggers = writeCraftedStreamModel("/tmp/stream-crafted-triggers").triggers;
+ * console.log(triggers.controversial.words, triggers.prompt.category); // ["protest", "riot"] Jailbreak
+ * ```
+ */
 export interface CraftedStreamTriggers {
   /** Answer tokens the response heads score Unsafe. */
   unsafe: CraftedStreamTriggerSet;
@@ -40,9 +63,24 @@ export interface CraftedStreamTriggers {
   prompt: CraftedStreamTriggerSet;
 }
 
+/**
+ * Options of `writeCraftedStreamModel`: the trigger words (each must be one token of Qwen3's vocabulary after a
+ * space; defaults in {@link CRAFTED_STREAM_DEFAULTS}).
+ *
+ * @example
+ * ```ts
+ * import { writeCraftedStreamModel, type CraftedStreamOptions } from "qwen3guard/testing";
+ *
+ * const options: CraftedStreamOptions = { unsafeWords: ["knife"], controversialWords: ["war"], promptWords: ["hack"] };
+ * console.log(writeCraftedStreamModel("/tmp/stream-crafted-knife", options).triggers.unsafe.words); // ["knife"]
+ * ```
+ */
 export interface CraftedStreamOptions {
+  /** Answer words the response heads score Unsafe (category Violent). */
   unsafeWords?: string[];
+  /** Answer words the response heads score Controversial (category Politically Sensitive Topics). */
   controversialWords?: string[];
+  /** Prompt words that make the query heads score the prompt Unsafe (category Jailbreak). */
   promptWords?: string[];
 }
 
@@ -53,6 +91,17 @@ export interface CraftedStreamCheckpoint {
   triggers: CraftedStreamTriggers;
 }
 
+/**
+ * The crafted Stream model's default trigger words: "grenade" and "bomb" Unsafe, "protest" and "riot"
+ * Controversial in answers; "hack" makes a prompt Unsafe.
+ *
+ * @example
+ * ```ts
+ * import { CRAFTED_STREAM_DEFAULTS } from "qwen3guard/testing";
+ *
+ * console.log(CRAFTED_STREAM_DEFAULTS.unsafeWords); // ["grenade", "bomb"]: " grenade bomb" stops a stream
+ * ```
+ */
 export const CRAFTED_STREAM_DEFAULTS = {
   unsafeWords: ["grenade", "bomb"],
   controversialWords: ["protest", "riot"],
@@ -226,7 +275,28 @@ export function craftedStreamCheckpoint(options: CraftedStreamOptions = {}): Cra
   };
 }
 
-/** Write the crafted Stream model as a Hugging Face folder (F32 safetensors, Qwen3 tokenizer, ChatML template). */
+/**
+ * Write the crafted Qwen3Guard-Stream model as a Hugging Face folder (F32 safetensors, Qwen3 tokenizer, ChatML
+ * template): a one-layer model whose verdicts are known in advance. Answer tokens of the unsafe words are Unsafe,
+ * of the controversial words Controversial, every other token Safe; a prompt holding a prompt word is Unsafe.
+ * StreamGuard loads it like a real checkpoint; use it to test an application's streaming flow end to end. A toy: its
+ * verdicts mean nothing about safety.
+ *
+ * @example
+ * ```ts
+ * import { StreamGuard } from "qwen3guard";
+ * import { writeCraftedStreamModel } from "qwen3guard/testing";
+ *
+ * const toy = writeCraftedStreamModel("/tmp/stream-crafted");
+ * const guard = await StreamGuard.load({ model: toy.dir, quantization: "f32", threads: 1 });
+ * const result = await guard.moderate([
+ *   { role: "user", content: "Tell me a story" },
+ *   { role: "assistant", content: "Once upon a time a grenade bomb went off." },
+ * ]);
+ * console.log(result.response.tier, result.trigger?.text); // Unsafe " bomb"
+ * await guard.close();
+ * ```
+ */
 export function writeCraftedStreamModel(
   outDir: string,
   options: CraftedStreamOptions = {},

@@ -6,11 +6,68 @@
 import { CAUSAL_LM_ARCHITECTURE, GUARD_ARCHITECTURE } from "../hf-config.js";
 import { SYNTHETIC_CONFIG_KEY } from "../synthetic-marker.js";
 
+/**
+ * Which model `synthesizeModel` writes: a Qwen3Guard-Gen checkpoint or a Qwen3Guard-Stream one.
+ *
+ * @example
+ * ```ts
+ * import type { SynthKind } from "qwen3guard/testing";
+ *
+ * const kind: SynthKind = "stream";
+ * console.log(kind);
+ * ```
+ */
 export type SynthKind = "gen" | "stream";
+
+/**
+ * The shape of a synthetic checkpoint: `tiny` (for tests: a few layers, small hidden size, the real vocabulary) or
+ * the official 0.6B, 4B and 8B shapes (as their config.json files give them; for benchmarks).
+ *
+ * @example
+ * ```ts
+ * import type { SynthShape } from "qwen3guard/testing";
+ *
+ * const shape: SynthShape = "0.6b"; // what the benchmarks time
+ * console.log(shape);
+ * ```
+ */
 export type SynthShape = "tiny" | "0.6b" | "4b" | "8b";
+
+/**
+ * Element type of the synthetic weights: `f32` or `bf16` (the official checkpoints' type).
+ *
+ * @example
+ * ```ts
+ * import type { SynthDtype } from "qwen3guard/testing";
+ *
+ * const dtype: SynthDtype = "bf16";
+ * console.log(dtype);
+ * ```
+ */
 export type SynthDtype = "f32" | "bf16";
 
+/**
+ * Every shape `synthesizeModel` knows, smallest first.
+ *
+ * @example
+ * ```ts
+ * import { SYNTH_SHAPES } from "qwen3guard/testing";
+ *
+ * console.log(SYNTH_SHAPES); // ["tiny", "0.6b", "4b", "8b"]
+ * ```
+ */
 export const SYNTH_SHAPES: readonly SynthShape[] = ["tiny", "0.6b", "4b", "8b"];
+
+/**
+ * Every kind `synthesizeModel` writes.
+ *
+ * @example
+ * ```ts
+ * import { SYNTH_KINDS } from "qwen3guard/testing";
+ *
+ * console.log(SYNTH_KINDS); // ["gen", "stream"]
+ * ```
+ */
 export const SYNTH_KINDS: readonly SynthKind[] = ["gen", "stream"];
 
 interface BackboneShape {

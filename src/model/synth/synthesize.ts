@@ -17,19 +17,47 @@ import {
   type WriteProgress,
 } from "./write-folder.js";
 
+/**
+ * Options of `synthesizeModel`: the kind and shape, the folder to write, the weights' type and seed, and a progress
+ * callback.
+ *
+ * @example
+ * ```ts
+ * import { synthesizeModel, type SynthesizeOptions } from "qwen3guard/testing";
+ *
+ * const options: SynthesizeOptions = { kind: "stream", shape: "tiny", outDir: "/tmp/stream-tiny", dtype: "f32", seed: 7 };
+ * console.log(synthesizeModel(options).config.numHiddenLayers);
+ * ```
+ */
 export interface SynthesizeOptions {
   kind: SynthKind;
   shape: SynthShape;
+  /** The folder to write (created when missing). */
   outDir: string;
+  /** Default `f32` (`bf16` is the official checkpoints' type). */
   dtype?: SynthDtype;
+  /** Seed of the weights (default 0): the same seed writes the same bytes. */
   seed?: number;
   /** Override the shape's usual tying (tiny, 0.6B and 4B are tied; 8B is not). */
   tieEmbeddings?: boolean;
   onProgress?: (progress: WriteProgress) => void;
 }
 
+/**
+ * What `synthesizeModel` wrote: the folder, the parsed config, and the size of the checkpoint.
+ *
+ * @example
+ * ```ts
+ * import { synthesizeModel, type SynthesizeResult } from "qwen3guard/testing";
+ *
+ * const result: SynthesizeResult = synthesizeModel({ kind: "gen", shape: "tiny", outDir: "/tmp/gen-tiny" });
+ * console.log(result.tensorCount, result.parameterCount, result.bytes);
+ * ```
+ */
 export interface SynthesizeResult {
+  /** The model folder (pass it as `model`). */
   outDir: string;
+  /** Its config.json, parsed. */
   config: Qwen3Config;
   tensorCount: number;
   parameterCount: number;
@@ -82,6 +110,20 @@ function planSynthesis(options: SynthesizeOptions): {
   };
 }
 
+/**
+ * Write a seeded random Qwen3Guard checkpoint in the official layout (config.json, safetensors, Qwen3's real
+ * tokenizer and chat template): what `qwen3guard synth` writes. GenGuard and StreamGuard load it like a real
+ * checkpoint, so it tests the plumbing and the numerics; its verdicts mean nothing about safety (`info.synthetic`
+ * says `"random"`). For known verdicts use the crafted models (`writeCraftedGenModel`, `writeCraftedStreamModel`).
+ *
+ * @example
+ * ```ts
+ * import { synthesizeModel } from "qwen3guard/testing";
+ *
+ * const { outDir } = synthesizeModel({ kind: "gen", shape: "tiny", outDir: "/tmp/qwen3guard-gen-tiny" });
+ * console.log(outDir); // pass it to GenGuard.load({ model: outDir })
+ * ```
+ */
 export function synthesizeModel(options: SynthesizeOptions): SynthesizeResult {
   const plan = planSynthesis(options);
   return plan.result(writeCheckpointFolder(plan.folder));

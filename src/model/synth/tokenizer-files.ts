@@ -12,6 +12,21 @@ import { Qwen3GuardError } from "../../core/errors.js";
 
 const require = createRequire(import.meta.url);
 
+/**
+ * A synthetic or crafted model cannot be built as asked (a trigger word that is not one token, a word in two
+ * trigger sets, an unwritable folder). Code `SYNTH_FAILED`.
+ *
+ * @example
+ * ```ts
+ * import { SynthError, writeCraftedStreamModel } from "qwen3guard/testing";
+ *
+ * try {
+ *   writeCraftedStreamModel("/tmp/stream-crafted-bad", { unsafeWords: ["antidisestablishmentarianism"] });
+ * } catch (error) {
+ *   if (error instanceof SynthError) console.log(error.code, error.message); // SYNTH_FAILED " antidisestablishmentarianism" is 6 tokens in Qwen3's vocabulary; pick one-token words
+ * }
+ * ```
+ */
 export class SynthError extends Qwen3GuardError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("SYNTH_FAILED", message, options);

@@ -25,11 +25,25 @@ export interface TensorSource {
   values: () => Float32Array;
 }
 
+/**
+ * Progress of a synthetic checkpoint being written (`synthesizeModel`'s `onProgress`), after each tensor.
+ *
+ * @example
+ * ```ts
+ * import { synthesizeModel, type WriteProgress } from "qwen3guard/testing";
+ *
+ * const onProgress = (p: WriteProgress) => console.log(`${p.tensorsDone}/${p.tensorCount} ${p.name}`);
+ * synthesizeModel({ kind: "gen", shape: "tiny", outDir: "/tmp/gen-progress", onProgress });
+ * ```
+ */
 export interface WriteProgress {
   /** Tensors written so far (1-based after each tensor). */
   tensorsDone: number;
+  /** Tensors in the checkpoint. */
   tensorCount: number;
+  /** The tensor just written. */
   name: string;
+  /** Bytes of weights written so far, of `bytesTotal`. */
   bytesDone: number;
   bytesTotal: number;
 }
