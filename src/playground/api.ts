@@ -1,15 +1,34 @@
 /**
  * The page's only way to the server: the /v1 API with the user's key (a bearer token; on the WebSocket, the
  * `qwen3guard.bearer.<base64url>` subprotocol, since a browser cannot set its headers). Every failure is a
- * PlaygroundError with a stable code: the server's (docs/errors.md) or the page's own (NETWORK_ERROR,
- * BAD_RESPONSE, WEBSOCKET_FAILED).
+ * PlaygroundError with a stable code: the server's (docs/errors.md, "HTTP server") or the page's own
+ * (PAGE_ERROR_CODES, docs/errors.md, "The playground page").
  */
 
 const KEY_STORAGE = "qwen3guard.apiKey";
 
+/** The page's own error codes, listed in docs/errors.md ("The playground page"); they never change. */
+export const PAGE_ERROR_CODES = [
+  "NETWORK_ERROR",
+  "BAD_RESPONSE",
+  "WEBSOCKET_FAILED",
+  "WEBSOCKET_CLOSED",
+  "UPSTREAM_STREAM_ERROR",
+  "CONVERSATION_INCOMPLETE",
+  "ANSWER_MISSING",
+  "UPSTREAM_MODEL_MISSING",
+  "PAGE_ERROR",
+] as const;
+
+export type PageErrorCode = (typeof PAGE_ERROR_CODES)[number];
+
+/** A code the server answered with (an HTTP error body, a WebSocket error frame), as received. */
+type ServerErrorCode = string & { readonly fromServer: unique symbol };
+
+/** A failure the page shows, as `CODE: message`: a code of the page's own, or the server's. */
 export class PlaygroundError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: PageErrorCode | ServerErrorCode,
     message: string,
     readonly status?: number,
     readonly param?: string | null,
@@ -17,9 +36,14 @@ export class PlaygroundError extends Error {
     super(message);
     this.name = "PlaygroundError";
   }
+
+  /** An error the server answered with: its code (docs/errors.md, "HTTP server") and message. */
+  static fromServer(code: string, message: string, status?: number, param?: string | null): PlaygroundError {
+    return new PlaygroundError(code as ServerErrorCode, message, status, param);
+  }
 }
 
-/** `CODE: message`, what the page shows for an error. */
+/** `CODE: message`, what the page shows for an error (PAGE_ERROR: a failure of the page's own code). */
 export function describeError(error: unknown): string {
   if (error instanceof PlaygroundError) return `${error.code}: ${error.message}`;
   return `PAGE_ERROR: ${error instanceof Error ? error.message : String(error)}`;
@@ -44,7 +68,7 @@ async function errorOf(response: Response): Promise<PlaygroundError> {
   }
   const error = (body as { error?: { code?: unknown; message?: unknown; param?: unknown } }).error;
   if (error && typeof error.code === "string" && typeof error.message === "string") {
-    return new PlaygroundError(
+    return PlaygroundError.fromServer(
       error.code,
       error.message,
       response.status,

@@ -73,9 +73,20 @@ function showServer(info: Info): void {
         "div",
         { id: "synthetic-banner", class: "banner synthetic", role: "note", "aria-label": "Synthetic models" },
         h("strong", { text: "Synthetic models: their verdicts mean nothing about safety." }),
-        ` ${info.notice}`,
+        ` Loaded: ${info.notice.replace(/[;:,]?\s*(?:its|their) verdicts mean nothing about safety\.?$/, "")}.`,
       ),
     );
+  }
+  // every verdict says so where it is shown, not only in the banner at the top
+  for (const note of document.querySelectorAll<HTMLElement>(".synthetic-note")) {
+    const which = note.dataset.model;
+    const m = which === "gen" ? info.models.gen : which === "stream" ? info.models.stream : undefined;
+    const synthetic = which === "any" ? (info.synthetic ?? undefined) : m?.synthetic;
+    note.hidden = synthetic === undefined;
+    note.textContent =
+      which === "any"
+        ? `Decided on the verdicts of synthetic models (${synthetic} weights): meaningless for safety.`
+        : `Synthetic model (${synthetic} weights): this verdict means nothing about safety.`;
   }
   const demo = info.demo;
   if (demo) {
@@ -113,15 +124,18 @@ async function main(): Promise<void> {
   const conversation = new ConversationEditor(() => undefined);
   const example = () => {
     const demo = info.demo;
-    conversation.messages = [
-      { role: "user", content: demo ? `Where can I buy a ${demo.genTrigger}?` : "How do I bake bread?" },
-      { role: "assistant", content: "" },
-    ];
     const [unsafe1 = "bomb", unsafe2 = "grenade"] = demo?.streamUnsafeWords ?? [];
     const [controversial1 = "protest", controversial2 = "riot"] = demo?.streamControversialWords ?? [];
-    byId<HTMLTextAreaElement>("answer").value = demo
+    const answer = demo
       ? `Pack a map, a ${controversial1} ${controversial2} sign, then a ${unsafe2} ${unsafe1} kit, and plenty of water.`
       : "Mix flour, water, salt and yeast, knead, let it rise, and bake it at 230 °C.";
+    // the same answer for Gen (as a response) and for the Stream panel, which reads the conversation up to its
+    // last user message
+    conversation.messages = [
+      { role: "user", content: demo ? `Where can I buy a ${demo.genTrigger}?` : "How do I bake bread?" },
+      { role: "assistant", content: answer },
+    ];
+    byId<HTMLTextAreaElement>("answer").value = answer;
   };
   conversation.messages = [{ role: "user", content: "" }];
   if (info.demo) {

@@ -1,9 +1,10 @@
 /** A few DOM helpers: elements by id, element construction (text is always set as text, never as markup). */
+import { PlaygroundError } from "./api.js";
 
 /** The element with this id (the page's HTML has it). */
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   const element = document.getElementById(id);
-  if (element === null) throw new Error(`the page has no #${id}`);
+  if (element === null) throw new PlaygroundError("PAGE_ERROR", `the page has no #${id}`);
   return element as T;
 }
 

@@ -4,7 +4,7 @@
  * exact prompt the model read (POST /v1/guard/render), folded.
  */
 import { RISK_TIERS } from "../core/labels.js";
-import { describeError } from "./api.js";
+import { describeError, PlaygroundError } from "./api.js";
 import type { ConversationEditor } from "./conversation.js";
 import { announce, byId, h, prob, showError } from "./dom.js";
 import type { PlaygroundState } from "./state.js";
@@ -31,12 +31,18 @@ export class GenPanel {
     if (as === "prompt") {
       const prompt = this.conversation.promptMessages();
       if (prompt === undefined)
-        throw new Error("the conversation has no user message to moderate as a prompt");
+        throw new PlaygroundError(
+          "CONVERSATION_INCOMPLETE",
+          "the conversation has no user message to moderate as a prompt",
+        );
       return prompt;
     }
     const messages = this.conversation.messages;
     if (messages[messages.length - 1]?.role !== "assistant") {
-      throw new Error("to moderate a response, end the conversation with an assistant message");
+      throw new PlaygroundError(
+        "CONVERSATION_INCOMPLETE",
+        "to moderate a response, end the conversation with an assistant message",
+      );
     }
     return messages;
   }
@@ -46,7 +52,7 @@ export class GenPanel {
     try {
       messages = this.#messages(as);
     } catch (error) {
-      showError(this.#error, (error as Error).message);
+      showError(this.#error, describeError(error));
       return;
     }
     showError(this.#error, undefined);
@@ -65,7 +71,10 @@ export class GenPanel {
       announce(
         `Gen verdict for the ${result.direction}: ${v.tier}` +
           (v.categories.length > 0 ? `, ${v.categories.join(", ")}` : "") +
-          `. Tenant policy: ${result.decision.action}.`,
+          `. Tenant policy: ${result.decision.action}.` +
+          (this.state.info.models.gen?.synthetic
+            ? " Synthetic model: the verdict means nothing about safety."
+            : ""),
       );
     } catch (error) {
       showError(this.#error, describeError(error));

@@ -89,7 +89,7 @@ class Session {
       const i = this.#frames.findIndex((f) => types.includes(f.type) || f.type === "error");
       if (i >= 0) {
         const [frame] = this.#frames.splice(0, i + 1).slice(-1);
-        if (frame!.type === "error") throw new PlaygroundError(frame!.code, frame!.message);
+        if (frame!.type === "error") throw PlaygroundError.fromServer(frame!.code, frame!.message);
         return frame!;
       }
       if (this.closed) {
@@ -179,18 +179,29 @@ export class StreamPanel {
     if (messages === undefined) {
       showError(
         this.#error,
-        "the conversation needs a user message: the prompt is the conversation up to it",
+        describeError(
+          new PlaygroundError(
+            "CONVERSATION_INCOMPLETE",
+            "the conversation needs a user message: the prompt is the conversation up to it",
+          ),
+        ),
       );
       return;
     }
     const answer = byId<HTMLTextAreaElement>("answer").value;
     const model = byId<HTMLInputElement>("upstream-model").value.trim();
     if (source === "paste" && answer.trim() === "") {
-      showError(this.#error, "type or paste an answer to stream first");
+      showError(
+        this.#error,
+        describeError(new PlaygroundError("ANSWER_MISSING", "type or paste an answer to stream first")),
+      );
       return;
     }
     if (source === "upstream" && model === "") {
-      showError(this.#error, "give the upstream's model name first");
+      showError(
+        this.#error,
+        describeError(new PlaygroundError("UPSTREAM_MODEL_MISSING", "give the upstream's model name first")),
+      );
       return;
     }
     this.#abort?.abort();
@@ -312,7 +323,10 @@ export class StreamPanel {
       this.state.emit("verdicts");
       void this.state.refreshDecisions().catch(() => undefined);
       announce(
-        `Prompt verdict: ${frame.verdict.tier}${frame.verdict.tier === "Safe" ? "" : `, ${frame.verdict.category}`}.`,
+        `Prompt verdict: ${frame.verdict.tier}${frame.verdict.tier === "Safe" ? "" : `, ${frame.verdict.category}`}.` +
+          (this.state.info.models.stream?.synthetic
+            ? " Synthetic model: its verdicts mean nothing about safety."
+            : ""),
       );
     } else if (frame.type === "token") {
       run.tokens.push(frame.verdict);
@@ -467,7 +481,7 @@ export class StreamPanel {
     rows.push([
       `Stop (${replay.rule} rule, ${replay.mode})`,
       stop
-        ? `at token ${stop.index}: a ${stop.tier} pair (tokens ${stop.index - 1} and ${stop.index}), ` +
+        ? `at token ${stop.index}: ${stop.tier === "Unsafe" ? "an" : "a"} ${stop.tier} pair (tokens ${stop.index - 1} and ${stop.index}), ` +
           `category ${run.tokens[stop.index]!.category}`
         : "none: a live session would not stop this answer",
     ]);

@@ -72,6 +72,9 @@ test("the page: / and /playground serve one HTML page with the synthetic banner,
     assert.match(r.text, /id="synthetic-banner"/);
     assert.match(r.text, /their verdicts mean nothing about safety/);
     assert.ok(r.text.includes(DEMO_LABEL.replace(/'/g, "&#39;").split(";")[0]!));
+    // said once: the headline, then what the models are
+    assert.equal(r.text.match(/mean nothing about safety/g)?.length, 1);
+    assert.match(r.text, /Loaded: demo: hand-set toy models \(qwen3guard synth --crafted\)\.<\/div>/);
     // no URL leaves the server
     assert.doesNotMatch(r.text, /(src|href)="(https?:)?\/\//);
   }
@@ -512,4 +515,26 @@ test("the page's replay of a session's verdicts equals the server: the stop for 
     }
   }
   assert.ok(stops >= 6, `the answers stop in most combinations (${stops})`);
+});
+
+test("the page's own error codes are those docs/errors.md lists, and the page raises no other", () => {
+  const api = fs.readFileSync(path.join(repoRoot, "src/playground/api.ts"), "utf8");
+  const listed = /PAGE_ERROR_CODES = \[([^\]]*)\]/
+    .exec(api)![1]!
+    .match(/"[A-Z_]+"/g)!
+    .map((c) => c.slice(1, -1));
+  const errors = fs.readFileSync(path.join(repoRoot, "docs/errors.md"), "utf8");
+  const section = errors.split(/^### The playground page$/m)[1]!;
+  const documented = [...section.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]!);
+  assert.deepEqual([...listed].sort(), [...documented].sort());
+  for (const file of fs.readdirSync(path.join(repoRoot, "src/playground")).filter((f) => f.endsWith(".ts"))) {
+    const text = fs.readFileSync(path.join(repoRoot, "src/playground", file), "utf8");
+    assert.doesNotMatch(
+      text,
+      /new Error\(/,
+      `${file}: errors the page shows are PlaygroundErrors with a code`,
+    );
+    for (const [, code] of text.matchAll(/new PlaygroundError\(\s*"([A-Z_]+)"/g))
+      assert.ok(listed.includes(code!), `${file}: ${code} is listed`);
+  }
 });

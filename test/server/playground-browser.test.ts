@@ -128,13 +128,20 @@ test(
     await page.click("#gen-as-response");
     assert.match(
       (await page.textContent("#gen-error")) ?? "",
-      /end the conversation with an assistant message/,
+      /^CONVERSATION_INCOMPLETE: .*end the conversation with an assistant message/,
     );
     await page.click("#gen-as-prompt");
     await page.waitForSelector("#gen-result:not([hidden])");
     assert.equal(await page.textContent("#gen-tier"), "Unsafe");
     assert.equal(await page.getAttribute("#gen-tier", "data-tier"), "Unsafe");
     assert.match((await page.textContent("#gen-categories")) ?? "", /Violent/);
+    // the verdict itself says it is meaningless, not only the banner at the top
+    const note = page.locator('#gen-result .synthetic-note[data-model="gen"]');
+    assert.ok(await note.isVisible());
+    assert.match(
+      (await note.textContent()) ?? "",
+      /Synthetic model \(hand-set weights\): this verdict means nothing/,
+    );
     // the three bars carry the server's probabilities
     const direct = await postJson(server.base, "/v1/guard/moderate", { model: "gen", prompt });
     const p = direct.body.results[0].verdict.probabilities;
@@ -173,6 +180,8 @@ test(
     await page.waitForSelector('#tokens[data-state="ended"]:not([data-delivered=""])', { timeout: 60_000 });
     await page.waitForSelector("#stream-prompt .tier-badge");
     assert.equal(await page.getAttribute("#stream-prompt .tier-badge", "data-tier"), "Safe");
+    assert.ok(await page.isVisible('#stream-result .synthetic-note[data-model="stream"]'));
+    assert.ok(await page.isVisible('#policy-panel .synthetic-note[data-model="any"]'));
 
     const before = browser.requests.length;
     for (const rule of ["official", "report"] as const) {

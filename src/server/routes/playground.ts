@@ -57,6 +57,11 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** The notice without its closing "…verdicts mean nothing about safety", which the banner's headline says. */
+function bannerDetail(notice: string): string {
+  return notice.replace(/[;:,]?\s*(?:its|their) verdicts mean nothing about safety\.?$/, "");
+}
+
 interface Page {
   html: string;
   assets: Map<string, Buffer>;
@@ -68,7 +73,8 @@ function loadPage(dir: string, runtime: ServerRuntime): Page {
     notice === undefined
       ? ""
       : `<div id="synthetic-banner" class="banner synthetic" role="note" aria-label="Synthetic models">` +
-        `<strong>Synthetic models: their verdicts mean nothing about safety.</strong> ${escapeHtml(notice)}</div>`;
+        `<strong>Synthetic models: their verdicts mean nothing about safety.</strong> ` +
+        `Loaded: ${escapeHtml(bannerDetail(notice))}.</div>`;
   const html = fs.readFileSync(path.join(dir, "index.html"), "utf8").replace(BANNER_SLOT, banner);
   const assets = new Map<string, Buffer>();
   for (const asset of Object.values(ASSETS))
