@@ -109,6 +109,8 @@ const configSchema = z
     tenants: z
       .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "tenant names use letters, digits, _ . -"), tenantSchema)
       .default({}),
+    /** Serve the playground page at / and /playground (its API under /v1/guard stays either way). */
+    playground: z.boolean().default(true),
     /** Reload policy files when they change. */
     watchPolicies: z.boolean().default(true),
     /** Fail closed: the text the client gets instead of a blocked prompt or answer. */

@@ -168,6 +168,7 @@ export function registerServeCommand(program: Command): void {
       say(`upstream: ${runtime.upstream ? runtime.upstream.url : "none (the proxy endpoint answers 503)"}`);
       say(`auth: ${runtime.auth.required ? "API keys required" : "open (no API keys configured)"}`);
       if (runtime.audit) say(`audit log: ${config.audit.path}`);
+      if (config.playground) say(`playground: ${listenAddress(config.host, boundPort)}/`);
     });
 
   program
