@@ -39,6 +39,11 @@ export class ServerConfigError extends Qwen3GuardError {
 }
 
 const positiveInt = z.number().int().positive();
+/** The upstream's base URL: http or https only (the proxy speaks HTTP to it). */
+const httpUrl = z.url({
+  protocol: /^https?$/,
+  error: "expected an http(s) URL such as http://127.0.0.1:8000/v1",
+});
 
 /** What the upstream is told when an answer is rolled back and regenerated (defined with the guard's). */
 export { DEFAULT_REGENERATE_INSTRUCTION };
@@ -93,7 +98,7 @@ const configSchema = z
     /** The OpenAI-compatible LLM the proxy moderates. */
     upstream: z
       .object({
-        url: z.url().optional(),
+        url: httpUrl.optional(),
         /** The key itself (prefer apiKeyEnv). */
         apiKey: z.string().min(1).optional(),
         /** Environment variable holding the key (default UPSTREAM_API_KEY when set). */
@@ -238,7 +243,15 @@ export function parseServerConfig(
   if (flags.genModel !== undefined) config.models.gen = flags.genModel;
   if (flags.streamModel !== undefined) config.models.stream = flags.streamModel;
   if (flags.streamHeads !== undefined) config.models.streamHeads = flags.streamHeads;
-  if (flags.upstreamUrl !== undefined) config.upstream.url = flags.upstreamUrl;
+  if (flags.upstreamUrl !== undefined) {
+    if (!httpUrl.safeParse(flags.upstreamUrl).success) {
+      throw new ServerConfigError(
+        "upstream.url",
+        `--upstream-url ${JSON.stringify(flags.upstreamUrl)}: expected an http(s) URL such as http://127.0.0.1:8000/v1`,
+      );
+    }
+    config.upstream.url = flags.upstreamUrl;
+  }
   if (flags.upstreamKey !== undefined) config.upstream.apiKey = flags.upstreamKey;
   if (flags.policy !== undefined) config.policy = flags.policy;
   if (flags.demo !== undefined) config.demo = flags.demo;
