@@ -40,6 +40,11 @@ export class ServerConfigError extends Qwen3GuardError {
 }
 
 const positiveInt = z.number().int().positive();
+/** The upstream's base URL: http or https only (the proxy speaks HTTP to it). */
+const httpUrl = z.url({
+  protocol: /^https?$/,
+  error: "expected an http(s) URL such as http://127.0.0.1:8000/v1",
+});
 
 /** What the upstream is told when an answer is rolled back and regenerated (defined with the guard's). */
 export { DEFAULT_REGENERATE_INSTRUCTION };
@@ -101,7 +106,7 @@ const configSchema = z
     /** The OpenAI-compatible LLM the proxy moderates. */
     upstream: z
       .object({
-        url: z.url().optional(),
+        url: httpUrl.optional(),
         /** The key itself (prefer apiKeyEnv). */
         apiKey: z.string().min(1).optional(),
         /** Environment variable holding the key (default UPSTREAM_API_KEY when set). */
@@ -117,6 +122,8 @@ const configSchema = z
     tenants: z
       .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "tenant names use letters, digits, _ . -"), tenantSchema)
       .default({}),
+    /** Serve the playground page at / and /playground (its API under /v1/guard stays either way). */
+    playground: z.boolean().default(true),
     /** Reload policy files when they change. */
     watchPolicies: z.boolean().default(true),
     /** Fail closed: the text the client gets instead of a blocked prompt or answer. */
@@ -244,7 +251,15 @@ export function parseServerConfig(
   if (flags.genModel !== undefined) config.models.gen = flags.genModel;
   if (flags.streamModel !== undefined) config.models.stream = flags.streamModel;
   if (flags.streamHeads !== undefined) config.models.streamHeads = flags.streamHeads;
-  if (flags.upstreamUrl !== undefined) config.upstream.url = flags.upstreamUrl;
+  if (flags.upstreamUrl !== undefined) {
+    if (!httpUrl.safeParse(flags.upstreamUrl).success) {
+      throw new ServerConfigError(
+        "upstream.url",
+        `--upstream-url ${JSON.stringify(flags.upstreamUrl)}: expected an http(s) URL such as http://127.0.0.1:8000/v1`,
+      );
+    }
+    config.upstream.url = flags.upstreamUrl;
+  }
   if (flags.upstreamKey !== undefined) config.upstream.apiKey = flags.upstreamKey;
   if (flags.policy !== undefined) config.policy = flags.policy;
   if (flags.demo !== undefined) config.demo = flags.demo;

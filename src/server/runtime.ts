@@ -140,6 +140,16 @@ export class ServerRuntime {
     return this.policies.get(tenant);
   }
 
+  /** Every tenant with a policy: the default one and the configured ones. */
+  tenants(): string[] {
+    return [...new Set([DEFAULT_TENANT, ...Object.keys(this.config.tenants)])];
+  }
+
+  /** Whether a tenant's policy is the built-in table (no policy file). */
+  hasBuiltinPolicy(tenant: string): boolean {
+    return this.builtinTenants.has(tenant) || this.policies === undefined;
+  }
+
   /** Track a stream until it is done. */
   track(stream: OpenStream): void {
     this.streams.add(stream);
