@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- gen|gen-concurrency|stream|serve|serve-moderations|tokenizer-lag [--json] [options]`: benchmarks
+ * `npm run bench -- gen|gen-concurrency|stream|stream-capacity|serve|serve-moderations|remote|tokenizer-lag [--json] [options]`: benchmarks
  * on synthetic models (cached in .cache/bench); tokenizer-lag needs no model.
  * Prints JSON (with --json) or a short summary; progress goes to stderr. Not part of the test suite.
  */
@@ -11,6 +11,8 @@ import { benchServeProxy } from "./serve-proxy.js";
 import { benchStream } from "./stream.js";
 import { benchTokenizerLag } from "./tokenizer-lag.js";
 import { benchStreamVsGen } from "./stream-vs-gen.js";
+import { benchRemote } from "./remote.js";
+import { benchStreamCapacity } from "./stream-capacity.js";
 
 const program = new Command().name("bench");
 
@@ -66,6 +68,66 @@ program
       unshared: o.unshared,
       kvCache: o.kvCache,
       flashAttention: o.flashAttention,
+    });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("stream-capacity")
+  .description("Stream: how many concurrent sessions, each fed at --rate tok/s, keep up (lag <= 16 tokens)")
+  .addOption(
+    new Option("--shape <shape>", "synthetic model shape")
+      .choices(["tiny", "0.6b", "4b", "8b"])
+      .default("0.6b"),
+  )
+  .option(
+    "--sessions <list>",
+    "session counts to try",
+    (v: string) => v.split(",").map(Number),
+    [1, 2, 3, 4, 6],
+  )
+  .option("--rate <n>", "tokens per second per generator", Number, 30)
+  .option("--tokens <n>", "tokens per session", Number, 90)
+  .option("--threads <n>", "compute threads", Number, 2)
+  .option("--json", "print JSON only")
+  .action(async (o) => {
+    const result = await benchStreamCapacity({
+      shape: o.shape,
+      sessions: o.sessions,
+      rate: o.rate,
+      tokens: o.tokens,
+      threads: o.threads,
+    });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("remote")
+  .description(
+    "Remote Gen (qwen3guard servers on loopback) vs embedded, same model: added latency, throughput with 1 and 2 backends",
+  )
+  .addOption(
+    new Option("--shape <shape>", "synthetic model shape")
+      .choices(["tiny", "0.6b", "4b", "8b"])
+      .default("0.6b"),
+  )
+  .option(
+    "--crafted",
+    "use the crafted Gen model (a trained model's single-request verdicts) instead of --shape",
+  )
+  .option("--requests <n>", "prompts timed one at a time (embedded and remote each)", Number, 8)
+  .option("--throughput-requests <n>", "requests per throughput run", Number, 24)
+  .option("--concurrency <n>", "requests in flight in the throughput runs", Number, 8)
+  .option("--prompt-tokens <n>", "prompt length aimed at (tokens)", Number, 40)
+  .option("--json", "print JSON only")
+  .action(async (o) => {
+    const result = await benchRemote({
+      shape: o.shape,
+      crafted: o.crafted === true,
+      requests: o.requests,
+      throughputRequests: o.throughputRequests,
+      concurrency: o.concurrency,
+      promptTokens: o.promptTokens,
     });
     process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
   });

@@ -27,6 +27,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { Qwen3GuardError } from "../core/errors.js";
 import { DEFAULT_REGENERATE_INSTRUCTION } from "../guard/moderated-stream.js";
+import { remoteConfigSchema } from "../engine/remote/remote-options.js";
 
 /** The configuration file (or flags) are invalid: `key` is the dotted path of the first bad key. */
 export class ServerConfigError extends Qwen3GuardError {
@@ -90,9 +91,16 @@ const configSchema = z
         /** CPU threads per decode (default: the available cores; 1 on a machine whose cores are busy elsewhere). */
         threads: positiveInt.optional(),
         kvCache: z.enum(["f16", "f32"]).optional(),
+        flashAttention: z.enum(["auto", "on", "off"]).optional(),
+        batchSize: positiveInt.optional(),
         quantization: z.enum(["q8_0", "f16", "f32"]).optional(),
         cacheDir: z.string().min(1).optional(),
       })
+      .strict()
+      .prefault({}),
+    /** Run a model on engine servers instead of in this process: `gen` and/or `stream` (docs/scale-out.md). */
+    remote: z
+      .object({ gen: remoteConfigSchema.optional(), stream: remoteConfigSchema.optional() })
       .strict()
       .prefault({}),
     /** The OpenAI-compatible LLM the proxy moderates. */
@@ -262,6 +270,18 @@ export function parseServerConfig(
     throw new ServerConfigError(
       "models",
       "no model to serve: give models.gen and/or models.stream (or --gen-model / --stream-model), or --demo for the toy models",
+    );
+  }
+  if (config.remote.gen && config.models.gen === undefined && !config.demo) {
+    throw new ServerConfigError(
+      "remote.gen",
+      "remote.gen needs models.gen: the tokenizer and template come from the local model files (a folder, GGUF or pulled hub name)",
+    );
+  }
+  if (config.remote.stream && config.models.stream === undefined && !config.demo) {
+    throw new ServerConfigError(
+      "remote.stream",
+      "remote.stream needs models.stream: the heads, labels and tokenizer come from the local model folder",
     );
   }
   if (config.demo && (config.models.gen !== undefined || config.models.stream !== undefined)) {

@@ -13,6 +13,7 @@ import { registerGuardModerateRoute } from "./routes/guard-moderate.js";
 import { registerGuardPolicyRoutes } from "./routes/guard-policy.js";
 import { registerGuardStreamRoute } from "./routes/guard-stream.js";
 import { parseJsonBody, registerChatCompletionsRoute } from "./routes/chat-completions.js";
+import { registerEngineApiRoutes } from "./routes/engine-api.js";
 import { registerHealthRoutes } from "./routes/health.js";
 import { registerModerationRoutes } from "./routes/moderations.js";
 import { registerPlaygroundRoutes } from "./routes/playground.js";
@@ -112,6 +113,7 @@ export async function createServer(
   registerGuardModerateRoute(app, runtime);
   registerGuardStreamRoute(app, runtime);
   registerChatCompletionsRoute(app, runtime);
+  registerEngineApiRoutes(app, runtime);
   registerGuardInfoRoutes(app, runtime);
   registerGuardPolicyRoutes(app, runtime);
   registerPlaygroundRoutes(app, runtime);
