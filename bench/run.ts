@@ -1,7 +1,7 @@
 /**
- * `npm run bench -- gen|gen-concurrency|stream|serve|serve-moderations|tokenizer-lag [--json] [options]`: benchmarks
- * on synthetic models (cached in .cache/bench; gen and stream have `bench models` build them in a child process);
- * tokenizer-lag needs no model.
+ * `npm run bench -- gen|gen-concurrency|stream|stream-capacity|serve|serve-moderations|remote|tokenizer-lag [--json] [options]`:
+ * benchmarks on synthetic models (cached in .cache/bench; gen and stream have `bench models` build them in a child
+ * process); tokenizer-lag needs no model.
  * Prints JSON (with --json) or a short summary; progress goes to stderr. Not part of the test suite.
  */
 import { Command, Option } from "commander";
@@ -85,6 +85,68 @@ program
       unshared: o.unshared,
       kvCache: o.kvCache,
       flashAttention: o.flashAttention,
+    });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("stream-capacity")
+  .description("Stream: how many concurrent sessions, each fed at --rate tok/s, keep up (lag <= 16 tokens)")
+  .addOption(
+    new Option("--shape <shape>", "synthetic model shape")
+      .choices(["tiny", "0.6b", "4b", "8b"])
+      .default("0.6b"),
+  )
+  .option(
+    "--sessions <list>",
+    "session counts to try",
+    (v: string) => v.split(",").map(Number),
+    [1, 2, 3, 4, 6],
+  )
+  .option("--rate <n>", "tokens per second per generator", Number, 30)
+  .option("--tokens <n>", "tokens per session", Number, 90)
+  .option("--threads <n>", "compute threads", Number, 2)
+  .option("--json", "print JSON only")
+  .action(async (o) => {
+    const { benchStreamCapacity } = await import("./stream-capacity.js");
+    const result = await benchStreamCapacity({
+      shape: o.shape,
+      sessions: o.sessions,
+      rate: o.rate,
+      tokens: o.tokens,
+      threads: o.threads,
+    });
+    process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
+  });
+
+program
+  .command("remote")
+  .description(
+    "Remote Gen (qwen3guard servers on loopback) vs embedded, same model: added latency, throughput with 1 and 2 backends",
+  )
+  .addOption(
+    new Option("--shape <shape>", "synthetic model shape")
+      .choices(["tiny", "0.6b", "4b", "8b"])
+      .default("0.6b"),
+  )
+  .option(
+    "--crafted",
+    "use the crafted Gen model (a trained model's single-request verdicts) instead of --shape",
+  )
+  .option("--requests <n>", "prompts timed one at a time (embedded and remote each)", Number, 8)
+  .option("--throughput-requests <n>", "requests per throughput run", Number, 24)
+  .option("--concurrency <n>", "requests in flight in the throughput runs", Number, 8)
+  .option("--prompt-tokens <n>", "prompt length aimed at (tokens)", Number, 40)
+  .option("--json", "print JSON only")
+  .action(async (o) => {
+    const { benchRemote } = await import("./remote.js");
+    const result = await benchRemote({
+      shape: o.shape,
+      crafted: o.crafted === true,
+      requests: o.requests,
+      throughputRequests: o.throughputRequests,
+      concurrency: o.concurrency,
+      promptTokens: o.promptTokens,
     });
     process.stdout.write(JSON.stringify(result, null, o.json ? 0 : 2) + "\n");
   });

@@ -1,8 +1,9 @@
 /**
  * `qwen3guard/core`: the pure building blocks of the guards, for people composing their own pipeline (another
  * inference server, a batch job, a different language model runtime). No I/O, no model, no engine: rendering the
- * Gen and Stream prompts, parsing what a Gen model wrote, the Stream pair rule, policy validation, resolution and
- * decisions, the rewards, and the labels, verdict types and errors they use.
+ * Gen and Stream prompts, parsing what a Gen model wrote, the Stream pair rule (and replaying an answer's verdicts
+ * under another rule, mode or policy), policy validation, resolution and decisions, the rewards, and the labels,
+ * verdict types and errors they use.
  *
  * The surface is pinned by test/repo/exports.test.ts; see docs/api.md.
  */
@@ -55,6 +56,17 @@ export {
   type StreamTrigger,
   type StreamVerdict,
 } from "./stream-decision.js";
+export {
+  streamPairs,
+  pairVerdict,
+  replayStream,
+  replayProxy,
+  clearedWhileStreaming,
+  type ReplayToken,
+  type ReplayPair,
+  type StreamReplay,
+  type ProxyReplay,
+} from "./stream-replay.js";
 
 // ---- Policies ----
 export {
@@ -78,6 +90,7 @@ export { parsePolicyDocument, type PolicyDocument } from "./policy/schema.js";
 export { resolvePolicy, emptyPolicy } from "./policy/resolve.js";
 export { decide, actionTable } from "./policy/decide.js";
 export { parsePolicyInput } from "./policy/input.js";
+export { policyDocument } from "./policy/document.js";
 
 // ---- Safety-RL rewards ----
 export {

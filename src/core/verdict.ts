@@ -16,6 +16,72 @@ import type { Category, Direction, RefusalLabel, RiskTier } from "./labels.js";
 export type TierProbabilities = Record<RiskTier, number>;
 
 /**
+ * Tier probabilities a remote engine's top-k log-probabilities could only bound: the first token of at least one
+ * tier was not among the k most probable tokens after `Safety:`, so its probability is known only to be at most
+ * the k-th's. Each tier's probability, renormalised over the three tiers as `Verdict.probabilities` would be, lies
+ * in `[min[tier], max[tier]]`. No number is made up for a tier outside the top k.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type TierProbabilityBounds } from "qwen3guard";
+ *
+ * // a guard on a top-k engine (llama-server, Ollama): a tier outside the top 20 is a bound, not a number
+ * const guard = await GenGuard.load({
+ *   model: "/models/Qwen3Guard-Gen-0.6B",
+ *   remote: { backends: [{ kind: "llama-server", url: "http://127.0.0.1:8080" }] },
+ * });
+ * const verdict = await guard.moderatePrompt("How do I bake bread?");
+ * const bounds: TierProbabilityBounds | undefined = verdict.probabilityBounds;
+ * if (bounds) console.log(bounds.outsideTopK, bounds.min.Safe, bounds.max.Safe);
+ * await guard.close();
+ * ```
+ */
+export interface TierProbabilityBounds {
+  readonly min: TierProbabilities;
+  readonly max: TierProbabilities;
+  /** The tiers whose first token was outside the top k: their raw probability is at most `kthProbability`. */
+  readonly outsideTopK: readonly RiskTier[];
+  /** How many of the most probable tokens the engine reported at that position. */
+  readonly k: number;
+  /** Raw probability of the k-th most probable token there: the bound on every token outside the top k. */
+  readonly kthProbability: number;
+}
+
+/**
+ * Which remote engine produced a verdict (guards loaded with `remote` backends): `Verdict.remote`.
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type RemoteVerdictInfo } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({
+ *   model: "/models/Qwen3Guard-Gen-0.6B",
+ *   remote: { backends: [{ kind: "vllm", url: "http://10.0.0.5:8000", model: "Qwen/Qwen3Guard-Gen-0.6B" }] },
+ * });
+ * const verdict = await guard.moderatePrompt("How do I bake bread?");
+ * const remote: RemoteVerdictInfo | undefined = verdict.remote;
+ * console.log(remote?.backend, remote?.attempts); // vllm@10.0.0.5:8000 1
+ * await guard.close();
+ * ```
+ */
+export interface RemoteVerdictInfo {
+  /** The backend's name (`RemoteBackend.name`, default `kind@host:port`). */
+  readonly backend: string;
+  /** `"vllm"`, `"sglang"`, `"llama-server"`, `"ollama"` or `"qwen3guard"`. */
+  readonly kind: string;
+  /** Completion requests the verdict took (1 when the engine's own continuation was the decoder's path). */
+  readonly requests: number;
+  /** Attempts made, retries included (at least `requests`). */
+  readonly attempts: number;
+  /**
+   * Choices of the format (tier, category, more or stop, refusal) for which the engine reported none of the
+   * options' log-probabilities (all outside its top k), so the option its own text went on with was taken. 0: the
+   * verdict is exactly the embedded decoder's.
+   */
+  readonly choicesFromText: number;
+}
+
+/**
  * What a Gen model said, parsed from its text output: the direction, tier, categories, refusal (responses) and
  * the raw text. `parseGenOutput` returns it; a `Verdict` extends it.
  *
@@ -100,8 +166,15 @@ export interface Timings {
  * ```
  */
 export interface Verdict extends GenOutput {
-  /** P(tier) read from the next-token distribution after `Safety:` (undefined in reference mode). */
+  /**
+   * P(tier) read from the next-token distribution after `Safety:` (undefined in reference mode, and on a remote
+   * engine whose top-k log-probabilities left a tier out: then `probabilityBounds` holds what is known).
+   */
   probabilities?: TierProbabilities;
+  /** Set instead of `probabilities` when a remote engine's top k did not hold every tier's first token. */
+  probabilityBounds?: TierProbabilityBounds;
+  /** The remote engine that produced the verdict (guards with `remote` backends). */
+  remote?: RemoteVerdictInfo;
   /** True when the tier is unsafe under strict mode (Controversial counts as Unsafe). */
   unsafeStrict: boolean;
   /** True when the tier is unsafe under loose mode (Controversial counts as Safe). */

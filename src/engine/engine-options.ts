@@ -5,10 +5,17 @@
 import os from "node:os";
 import { z } from "zod";
 import { Qwen3GuardError } from "../core/errors.js";
+import {
+  resolveRemoteOptions,
+  type RemoteOptions,
+  type ResolvedRemoteOptions,
+} from "./remote/remote-options.js";
 
 /**
- * Which llama.cpp integration runs the model (`EngineOptions.engine`): `auto` (default), `llama-ffi` (the
- * project's binding) or `node-llama-cpp` (its own API, the fallback). See docs/engine.md.
+ * What runs the model (`EngineOptions.engine`): a llama.cpp integration in this process — `auto` (default),
+ * `llama-ffi` (the project's binding) or `node-llama-cpp` (its own API, the fallback), see docs/engine.md — or
+ * `remote`: engine servers (vLLM, SGLang, llama-server, Ollama, another qwen3guard server) named in
+ * `EngineOptions.remote`, see docs/scale-out.md.
  *
  * @example
  * ```ts
@@ -19,7 +26,7 @@ import { Qwen3GuardError } from "../core/errors.js";
  * console.log(options);
  * ```
  */
-export type EngineBackend = "auto" | "llama-ffi" | "node-llama-cpp";
+export type EngineBackend = "auto" | "llama-ffi" | "node-llama-cpp" | "remote";
 
 /** Levels of llama.cpp's log lines, lowest first (`EngineOptions.logLevel`). */
 export type EngineLogLevel = "debug" | "info" | "warn" | "error";
@@ -56,9 +63,16 @@ export interface EngineOptions {
   /**
    * `"auto"` (default): the project's FFI binding over node-llama-cpp's prebuilt libllama (`"llama-ffi"`), falling
    * back with a warning to node-llama-cpp's own API (`"node-llama-cpp"`) when the binding's ABI check fails.
-   * Naming one forces it (and fails when it cannot load).
+   * Naming one forces it (and fails when it cannot load). `"remote"` (implied when `remote` is given): the model
+   * runs on the engine servers of `remote`; the tokenizer and the template still come from `model`.
    */
   engine?: EngineBackend;
+  /**
+   * Remote engines (with `engine: "remote"`, or alone): the backends and the pool's settings. The in-process
+   * options (`gpu`, `kvCache`, `threads`...) do not apply to them; `contextSize` still bounds a conversation and
+   * `sequences` does not apply (each backend's `maxOutstanding` does). See docs/scale-out.md.
+   */
+  remote?: RemoteOptions;
   /** `"auto"` (default): a GPU build (CUDA, Vulkan, Metal) when one is installed and a device is present; `"cpu"`. */
   gpu?: "auto" | "cpu";
   /** Positions (tokens) one sequence can hold: a Gen conversation with its verdict, or a Stream prompt with its answer. */
@@ -110,7 +124,7 @@ export const ENGINE_DEFAULTS = {
   batchSize: 512,
   ubatchSize: "auto",
   logLevel: "warn",
-} as const satisfies Omit<Required<EngineOptions>, "threads" | "logger" | "warn">;
+} as const satisfies Omit<Required<EngineOptions>, "threads" | "logger" | "warn" | "remote">;
 
 /**
  * Engine options with every default filled in and every value checked: what `resolveEngineOptions` returns.
@@ -123,9 +137,13 @@ export const ENGINE_DEFAULTS = {
  * console.log(resolved.sequences, resolved.batchSize, resolved.threads > 0); // 4 512 true
  * ```
  */
-export interface ResolvedEngineOptions extends Required<Omit<EngineOptions, "logger" | "ubatchSize">> {
+export interface ResolvedEngineOptions extends Required<
+  Omit<EngineOptions, "logger" | "ubatchSize" | "remote">
+> {
   ubatchSize: number | "auto";
   logger: ((level: string, message: string) => void) | undefined;
+  /** Set exactly when `engine` is `"remote"`. */
+  remote: ResolvedRemoteOptions | undefined;
 }
 
 /**
@@ -155,7 +173,7 @@ export class EngineOptionsError extends Qwen3GuardError {
 const positiveInt = (max: number) => z.number().int().min(1).max(max);
 
 const schema = z.object({
-  engine: z.enum(["auto", "llama-ffi", "node-llama-cpp"]),
+  engine: z.enum(["auto", "llama-ffi", "node-llama-cpp", "remote"]),
   gpu: z.enum(["auto", "cpu"]),
   contextSize: positiveInt(1 << 20),
   sequences: positiveInt(256),
@@ -186,7 +204,7 @@ export function engineThreads(): number {
  */
 export function resolveEngineOptions(options: EngineOptions = {}): ResolvedEngineOptions {
   const merged = {
-    engine: options.engine ?? ENGINE_DEFAULTS.engine,
+    engine: options.engine ?? (options.remote !== undefined ? "remote" : ENGINE_DEFAULTS.engine),
     gpu: options.gpu ?? ENGINE_DEFAULTS.gpu,
     contextSize: options.contextSize ?? ENGINE_DEFAULTS.contextSize,
     sequences: options.sequences ?? ENGINE_DEFAULTS.sequences,
@@ -209,8 +227,31 @@ export function resolveEngineOptions(options: EngineOptions = {}): ResolvedEngin
       throw new EngineOptionsError(key, `engine option ${key}: expected a function`);
     }
   }
+  let remote: ResolvedRemoteOptions | undefined;
+  if (parsed.data.engine === "remote") {
+    if (options.remote === undefined) {
+      throw new EngineOptionsError(
+        "remote",
+        'engine option engine: "remote" needs remote: { backends: [...] } (the engine servers to use)',
+      );
+    }
+    const resolved = resolveRemoteOptions(options.remote);
+    if (!resolved.ok) {
+      throw new EngineOptionsError(
+        resolved.issue.path,
+        `engine option ${resolved.issue.path}: ${resolved.issue.message}`,
+      );
+    }
+    remote = resolved.value;
+  } else if (options.remote !== undefined) {
+    throw new EngineOptionsError(
+      "remote",
+      `engine option remote: remote backends were given but engine is "${parsed.data.engine}": drop one of them`,
+    );
+  }
   return {
     ...parsed.data,
+    remote,
     logger: options.logger,
     warn: options.warn ?? ((m: string) => process.emitWarning(m, "Qwen3GuardEngine")),
   };
@@ -219,7 +260,7 @@ export function resolveEngineOptions(options: EngineOptions = {}): ResolvedEngin
 function describe(key: string, zodMessage: string): string {
   switch (key) {
     case "engine":
-      return 'expected "auto", "llama-ffi" or "node-llama-cpp"';
+      return 'expected "auto", "llama-ffi", "node-llama-cpp" or "remote"';
     case "gpu":
       return 'expected "auto" or "cpu"';
     case "kvCache":

@@ -11,6 +11,14 @@ export { EngineUnavailableError } from "../engine/load-backend.js";
 export { ContextOverflowError } from "../engine/gen/gen-engine.js";
 export { GenEngineBrokenError } from "../engine/gen/sequence-pool.js";
 export { OutputVocabularyError } from "../engine/gen/output-vocabulary.js";
+export { RegexSyntaxError } from "../engine/gen/regex-automaton.js";
+export {
+  RemoteEngineError,
+  RemoteTimeoutError,
+  RemoteProtocolError,
+  RemoteUnavailableError,
+  RemoteInputRefusedError,
+} from "../engine/remote/remote-errors.js";
 export { NodeLlamaInternalsError } from "../engine/stream/node-llama-hidden-state-engine.js";
 export {
   LlamaFfiError,

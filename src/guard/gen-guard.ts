@@ -15,7 +15,10 @@ import { renderGenPrompt, type GenPrompt, type SystemMessagePolicy } from "../co
 import { joinSegments } from "../core/segments.js";
 import type { GenOutput, Verdict } from "../core/verdict.js";
 import { decodeConstrained } from "../engine/gen/constrained-decoder.js";
-import type { GenEngine } from "../engine/gen/gen-engine.js";
+import { checkFits, type GenEngine } from "../engine/gen/gen-engine.js";
+import { completeOnEngine, type CompletionRequest, type CompletionResult } from "../engine/gen/completion.js";
+import { EngineUnavailableError } from "../engine/load-backend.js";
+import { TokenizerUsageError } from "../model/tokenizer/index.js";
 import { loadGenEngine } from "../engine/gen/load-gen-engine.js";
 import {
   EngineOptionsError,
@@ -25,8 +28,15 @@ import {
 } from "../engine/engine-options.js";
 import { templateHeads } from "../engine/gen/template-heads.js";
 import { buildGenOutputVocabulary, type GenOutputVocabulary } from "../engine/gen/output-vocabulary.js";
+import { RemoteGenEngine } from "../engine/remote/remote-gen-engine.js";
 import { renderGenPromptWithTemplate } from "../model/chat-template.js";
-import { prepareGenAssets, type GenAssets, type GenAssetsOptions } from "../model/gen-assets.js";
+import {
+  prepareGenAssets,
+  prepareRemoteGenAssets,
+  type GenAssets,
+  type GenAssetsOptions,
+  type RemoteGenAssets,
+} from "../model/gen-assets.js";
 import type { QwenTokenizer } from "../model/tokenizer/index.js";
 import { deepFreeze, modelInfo, syntheticInfo, type GenGuardInfo } from "./guard-info.js";
 
@@ -114,9 +124,12 @@ export const REFERENCE_MAX_NEW_TOKENS = 128;
  * @internal
  */
 export interface GenGuardInternals {
+  /** The embedded engine (throws for a guard on remote engines: see `remote`). */
   readonly engine: GenEngine;
+  /** The remote engines, for a guard loaded with `remote` backends. */
+  readonly remote: RemoteGenEngine | undefined;
   readonly tokenizer: QwenTokenizer;
-  readonly assets: GenAssets;
+  readonly assets: GenAssets | RemoteGenAssets;
 }
 
 let internalsOf: (guard: GenGuard) => GenGuardInternals;
@@ -136,28 +149,33 @@ let internalsOf: (guard: GenGuard) => GenGuardInternals;
  * ```
  */
 export class GenGuard {
-  readonly #engine: GenEngine;
+  /** The embedded engine, or the remote engines (exactly one is set). */
+  readonly #engine: GenEngine | undefined;
+  readonly #remote: RemoteGenEngine | undefined;
   readonly #tokenizer: QwenTokenizer;
-  readonly #assets: GenAssets;
+  readonly #assets: GenAssets | RemoteGenAssets;
   readonly #template: string | undefined;
   readonly #vocabularies: Record<Direction, GenOutputVocabulary>;
   readonly #info: GenGuardInfo;
 
   static {
     internalsOf = (guard) => ({
-      engine: guard.#engine,
+      get engine(): GenEngine {
+        if (guard.#engine === undefined) throw new Error("this GenGuard runs on remote engines");
+        return guard.#engine;
+      },
+      remote: guard.#remote,
       tokenizer: guard.#tokenizer,
       assets: guard.#assets,
     });
   }
 
   private constructor(
-    engine: GenEngine,
-    assets: GenAssets,
+    engine: GenEngine | { remote: true; options: ResolvedEngineOptions },
+    assets: GenAssets | RemoteGenAssets,
     template: string | undefined,
     engineOptions: ResolvedEngineOptions,
   ) {
-    this.#engine = engine;
     this.#tokenizer = assets.tokenizer;
     this.#assets = assets;
     this.#template = template;
@@ -165,10 +183,38 @@ export class GenGuard {
       prompt: buildGenOutputVocabulary(assets.tokenizer, "prompt"),
       response: buildGenOutputVocabulary(assets.tokenizer, "response"),
     };
+    const model = modelInfo(assets.resolved, assets.ggufPath);
+    const synthetic = syntheticInfo(assets.synthetic);
+    if ("remote" in engine) {
+      const remote = new RemoteGenEngine(
+        engine.options.remote!,
+        assets.tokenizer,
+        engineOptions.contextSize,
+        this.#vocabularies.prompt,
+        engineOptions.warn,
+      );
+      this.#engine = undefined;
+      this.#remote = remote;
+      this.#info = deepFreeze({
+        kind: "gen",
+        model,
+        synthetic,
+        engine: "remote",
+        device: "remote",
+        contextSize: engineOptions.contextSize,
+        sequences: remote.capacity,
+        kvCache: undefined,
+        remote: { backends: remote.backends.map((b) => ({ name: b.name, kind: b.kind, url: b.url })) },
+      });
+      remote.pool.startHealthChecks();
+      return;
+    }
+    this.#engine = engine;
+    this.#remote = undefined;
     this.#info = deepFreeze({
       kind: "gen",
-      model: modelInfo(assets.resolved, assets.ggufPath),
-      synthetic: syntheticInfo(assets.synthetic),
+      model,
+      synthetic,
       engine: engine.kind,
       device: engine.device,
       contextSize: engine.contextSize,
@@ -192,6 +238,11 @@ export class GenGuard {
    */
   static async load(options: GenGuardOptions): Promise<GenGuard> {
     const engineOptions = resolveEngineOptions(options);
+    if (engineOptions.engine === "remote") {
+      const assets = await prepareRemoteGenAssets(options.model, options);
+      const template = options.template === "builtin" ? undefined : assets.chatTemplate?.template;
+      return new GenGuard({ remote: true, options: engineOptions }, assets, template, engineOptions);
+    }
     const total = options.totalContextSize;
     if (total !== undefined && (!Number.isInteger(total) || total < engineOptions.contextSize)) {
       throw new EngineOptionsError(
@@ -306,6 +357,7 @@ export class GenGuard {
     const started = performance.now();
     const { prompt, ids } = this.tokenize(conversation, options);
     const direction = prompt.direction;
+    if (this.#engine === undefined) return this.#moderateRemote(prompt, ids, options, started);
     if ((options.mode ?? "fast") === "reference") {
       return this.#engine.withSequence(
         ids,
@@ -373,6 +425,42 @@ export class GenGuard {
   }
 
   /**
+   * Greedy completion of a token-id prompt on this guard's engine, optionally held to a regular expression, with
+   * the model's log-probabilities at every generated position: what `POST /v1/completions` of `qwen3guard serve`
+   * runs, so that one server can be another's remote engine. For moderation use `moderate`.
+   * @throws TokenizerUsageError (an id outside the vocabulary), RegexSyntaxError, ContextOverflowError,
+   *         EngineUnavailableError (a guard on remote engines)
+   *
+   * @example
+   * ```ts
+   * import { GenGuard } from "qwen3guard";
+   *
+   * const guard = await GenGuard.load({ model: "/models/Qwen3Guard-Gen-0.6B" });
+   * const { ids } = guard.tokenize([{ role: "user", content: "Hello" }]);
+   * const result = await guard.complete(ids, { maxTokens: 16, logprobs: 5, regex: "Safety: (Safe|Unsafe|Controversial)" });
+   * console.log(result.ids.length, result.finishReason, result.positions?.[0]?.top.length); // ... 5
+   * await guard.close();
+   * ```
+   */
+  async complete(
+    promptIds: readonly number[],
+    options: Omit<CompletionRequest, "promptIds">,
+  ): Promise<CompletionResult> {
+    if (this.#engine === undefined) {
+      throw new EngineUnavailableError(
+        "complete() runs on the embedded engine; this guard runs on remote engines (send the completion to them)",
+      );
+    }
+    const vocabSize = this.#tokenizer.vocabSize;
+    for (const id of [...promptIds, ...(options.logprobTokenIds ?? [])]) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize)
+        throw new TokenizerUsageError(`token id ${id} is not in the vocabulary (size ${vocabSize})`);
+    }
+    if (promptIds.length === 0) throw new TokenizerUsageError("the prompt holds no token");
+    return completeOnEngine(this.#engine, this.#tokenizer, { ...options, promptIds });
+  }
+
+  /**
    * Prompt moderation of a user message (optionally after earlier turns, `history`).
    *
    * @example
@@ -420,6 +508,95 @@ export class GenGuard {
     );
   }
 
+  /** moderate() on remote engines (see remote-gen-engine.ts). */
+  async #moderateRemote(
+    prompt: GenPrompt,
+    ids: number[],
+    options: ModerateOptions,
+    started: number,
+  ): Promise<Verdict> {
+    const remote = this.#remote!;
+    const direction = prompt.direction;
+    const reference = (options.mode ?? "fast") === "reference";
+    checkFits(ids.length, remote.contextSize, reference ? REFERENCE_MAX_NEW_TOKENS : undefined);
+    const sent = performance.now();
+    if (reference) {
+      const result = await remote.generate({
+        ids,
+        text: joinSegments(prompt.segments),
+        maxTokens: REFERENCE_MAX_NEW_TOKENS,
+      });
+      const parsed = parseGenOutputReference(result.text, direction);
+      if (parsed.tier === null) {
+        throw new GenOutputParseError(
+          `the model's output has no "Safety:" label (reference mode parses with the official regexes): ${JSON.stringify(result.text.slice(0, 200))}`,
+          result.text,
+          direction,
+        );
+      }
+      const output: GenOutput = {
+        direction,
+        tier: parsed.tier,
+        categories: parsed.categories.filter((c): c is Exclude<typeof c, "None"> => c !== "None"),
+        raw: result.text,
+        ...(parsed.refusal ? { refusal: parsed.refusal } : {}),
+      };
+      const verdict = this.#verdict(
+        output,
+        undefined,
+        { prompt: ids.length, evaluated: ids.length, generated: result.generated, evaluations: 1 },
+        started,
+        sent,
+      );
+      return {
+        ...verdict,
+        remote: {
+          backend: result.backend.name,
+          kind: result.backend.kind,
+          requests: 1,
+          attempts: result.attempts,
+          choicesFromText: 0,
+        },
+      };
+    }
+    const result = await remote.decode({
+      ids,
+      segments: prompt.segments,
+      vocab: this.#vocabularies[direction],
+    });
+    const { tier, categories, refusal } = result.output;
+    const output: GenOutput = {
+      direction,
+      tier,
+      categories,
+      raw: result.raw,
+      ...(refusal === undefined ? {} : { refusal }),
+    };
+    const verdict = this.#verdict(
+      output,
+      result.probabilities,
+      {
+        prompt: ids.length,
+        evaluated: ids.length + result.generated,
+        generated: result.generated,
+        evaluations: result.requests,
+      },
+      started,
+      sent,
+    );
+    return {
+      ...verdict,
+      ...(result.bounds ? { probabilityBounds: result.bounds } : {}),
+      remote: {
+        backend: result.backend.name,
+        kind: result.backend.kind,
+        requests: result.requests,
+        attempts: result.attempts,
+        choicesFromText: result.choicesFromText,
+      },
+    };
+  }
+
   #verdict(
     output: GenOutput,
     probabilities: Verdict["probabilities"],
@@ -454,7 +631,8 @@ export class GenGuard {
    * ```
    */
   async close(): Promise<void> {
-    await this.#engine.dispose();
+    this.#remote?.close();
+    await this.#engine?.dispose();
   }
 
   /**

@@ -60,8 +60,8 @@ export interface GuardModelInfo {
   readonly source: "hub" | "path";
   /** The model folder, or the GGUF file when one was given. */
   readonly path: string;
-  /** The GGUF llama.cpp runs (for Stream: the backbone, without the heads). */
-  readonly gguf: string;
+  /** The GGUF llama.cpp runs (for Stream: the backbone, without the heads); undefined on remote engines given a folder. */
+  readonly gguf: string | undefined;
 }
 
 /**
@@ -87,16 +87,46 @@ export interface GuardInfo {
    * verdicts mean nothing about safety. `undefined` for a real checkpoint.
    */
   readonly synthetic: SyntheticWeights | undefined;
-  /** The llama.cpp integration running the model. */
-  readonly engine: "llama-ffi" | "node-llama-cpp";
-  /** Where the layers run: `"cpu"`, or the GPU backend (`"cuda"`, `"vulkan"`, `"metal"`, ...). */
+  /** The llama.cpp integration running the model, or `"remote"`: engine servers (see `remote`). */
+  readonly engine: "llama-ffi" | "node-llama-cpp" | "remote";
+  /** Where the layers run: `"cpu"`, or the GPU backend (`"cuda"`, `"vulkan"`, `"metal"`, ...); `"remote"` on remote engines. */
   readonly device: string;
   /** Positions one sequence holds (a Gen conversation with its verdict, a Stream prompt with its answer). */
   readonly contextSize: number;
-  /** Sequences: concurrent Gen requests, or Stream sessions open at once. */
+  /**
+   * Sequences: concurrent Gen requests, or Stream sessions open at once. On remote engines: Gen, the requests in
+   * flight at most (the backends' `maxOutstanding` summed); Stream, the sessions open at once.
+   */
   readonly sequences: number;
-  /** Element type of the KV cache. */
-  readonly kvCache: KvCacheType;
+  /** Element type of the KV cache (undefined on remote engines: theirs is configured there). */
+  readonly kvCache: KvCacheType | undefined;
+  /** The engine servers, when `engine` is `"remote"`. */
+  readonly remote?: { readonly backends: readonly RemoteBackendInfo[] };
+}
+
+/**
+ * One engine server of a guard on remote engines, as `guard.info.remote.backends` lists it (no key).
+ *
+ * @example
+ * ```ts
+ * import { GenGuard, type RemoteBackendInfo } from "qwen3guard";
+ *
+ * const guard = await GenGuard.load({
+ *   model: "/models/Qwen3Guard-Gen-0.6B",
+ *   remote: { backends: [{ kind: "sglang", url: "http://10.0.0.7:30000" }] },
+ * });
+ * const backends: readonly RemoteBackendInfo[] = guard.info.remote?.backends ?? [];
+ * console.log(backends.map((b) => `${b.name} ${b.kind} ${b.url}`)); // ["sglang@10.0.0.7:30000 sglang http://10.0.0.7:30000"]
+ * await guard.close();
+ * ```
+ */
+export interface RemoteBackendInfo {
+  /** `RemoteBackend.name` (default `kind@host:port`): the name in verdicts and metrics. */
+  readonly name: string;
+  /** `"vllm"`, `"sglang"`, `"llama-server"`, `"ollama"` or `"qwen3guard"`. */
+  readonly kind: string;
+  /** The base URL requests are built from (no trailing `/v1`). */
+  readonly url: string;
 }
 
 /**
@@ -136,7 +166,7 @@ export interface StreamGuardInfo extends GuardInfo {
 }
 
 /** The model part of `info`, from what the model spec resolved to. */
-export function modelInfo(resolved: ResolvedModel, gguf: string): GuardModelInfo {
+export function modelInfo(resolved: ResolvedModel, gguf: string | undefined): GuardModelInfo {
   const where = resolved.kind === "gguf" ? resolved.file : resolved.dir;
   const hub = resolved.source.type === "hub" ? resolved.source.repo : undefined;
   return {

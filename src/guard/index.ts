@@ -36,6 +36,7 @@ export type { StreamLabels } from "../engine/stream/stream-scoring.js";
 export type {
   GuardInfo,
   GuardModelInfo,
+  RemoteBackendInfo,
   GenGuardInfo,
   StreamGuardInfo,
   ModelKind,
@@ -49,6 +50,20 @@ export {
   type KvCacheType,
   type ResolvedEngineOptions,
 } from "../engine/engine-options.js";
+
+// ---- Remote engines: Gen on vLLM, SGLang, llama-server, Ollama or another qwen3guard (docs/scale-out.md) ----
+export {
+  REMOTE_DEFAULTS,
+  type RemoteOptions,
+  type RemoteBackend,
+  type RemoteBackendKind,
+} from "../engine/remote/remote-options.js";
+export type {
+  CompletionRequest,
+  CompletionResult,
+  CompletionPosition,
+  CompletionToken,
+} from "../engine/gen/completion.js";
 
 // ---- Conversations, labels, verdicts ----
 export { parseChatMessages, type ChatMessage, type ChatRole } from "../core/messages.js";
@@ -65,7 +80,15 @@ export {
   type Direction,
   type Strictness,
 } from "../core/labels.js";
-export type { Verdict, GenOutput, TierProbabilities, TokenCounts, Timings } from "../core/verdict.js";
+export type {
+  Verdict,
+  GenOutput,
+  TierProbabilities,
+  TierProbabilityBounds,
+  RemoteVerdictInfo,
+  TokenCounts,
+  Timings,
+} from "../core/verdict.js";
 
 // ---- Policies ----
 export { loadPolicy, loadPolicyFile, type LoadedPolicy } from "./policy/load.js";

@@ -24,12 +24,15 @@ import {
 import { StreamScorer } from "../engine/stream/stream-scoring.js";
 import type { QwenTokenizer } from "../model/tokenizer/index.js";
 import {
+  prepareRemoteStreamAssets,
   prepareStreamAssets,
   StreamAssetsError,
+  type RemoteStreamAssets,
   type StreamAssets,
   type StreamAssetsOptions,
 } from "../model/stream-assets.js";
-import { StreamContextFullError, StreamGuardClosedError } from "./stream-errors.js";
+import { RemoteHiddenStateEngine } from "../engine/remote/remote-hidden-state-engine.js";
+import { StreamContextFullError, StreamGuardClosedError, StreamInputError } from "./stream-errors.js";
 import { openSession, promptVerdictOf, sessionSettings, type StreamSession } from "./stream-session.js";
 import { deepFreeze, modelInfo, syntheticInfo, type StreamGuardInfo } from "./guard-info.js";
 import { StreamSlotPool } from "./stream-slots.js";
@@ -135,7 +138,7 @@ export interface StreamGuardInternals {
   readonly engine: HiddenStateEngine;
   readonly coalescer: DecodeCoalescer;
   readonly tokenizer: QwenTokenizer;
-  readonly assets: StreamAssets;
+  readonly assets: StreamAssets | RemoteStreamAssets;
 }
 
 let internalsOf: (guard: StreamGuard) => StreamGuardInternals;
@@ -159,7 +162,7 @@ let internalsOf: (guard: StreamGuard) => StreamGuardInternals;
  */
 export class StreamGuard {
   readonly #engine: HiddenStateEngine;
-  readonly #assets: StreamAssets;
+  readonly #assets: StreamAssets | RemoteStreamAssets;
   readonly #scorer: StreamScorer;
   readonly #coalescer: DecodeCoalescer;
   readonly #defaults: StreamSessionDefaults;
@@ -180,7 +183,7 @@ export class StreamGuard {
 
   private constructor(
     engine: HiddenStateEngine,
-    assets: StreamAssets,
+    assets: StreamAssets | RemoteStreamAssets,
     defaults: StreamSessionDefaults,
     engineOptions: ResolvedEngineOptions,
   ) {
@@ -200,9 +203,21 @@ export class StreamGuard {
       device: engine.device,
       contextSize: engine.contextSize,
       sequences: engine.sequences,
-      kvCache: engineOptions.kvCache,
+      kvCache: engine instanceof RemoteHiddenStateEngine ? undefined : engineOptions.kvCache,
+      ...(engine instanceof RemoteHiddenStateEngine
+        ? {
+            remote: {
+              backends: engine.pool.clients.map((c) => ({
+                name: c.backend.name,
+                kind: c.backend.kind,
+                url: c.backend.url,
+              })),
+            },
+          }
+        : {}),
       labels: { ...this.#scorer.labels },
     });
+    if (engine instanceof RemoteHiddenStateEngine) engine.pool.startHealthChecks();
   }
 
   /**
@@ -228,6 +243,17 @@ export class StreamGuard {
       onListenerError: options.onListenerError,
     };
     sessionSettings(defaults, {}); // a bad default fails the load, not the first openStream
+    if (engineOptions.engine === "remote") {
+      const assets = await prepareRemoteStreamAssets(options.model, options);
+      const engine = new RemoteHiddenStateEngine(
+        engineOptions.remote!,
+        assets.heads.hiddenSize,
+        engineOptions.sequences,
+        engineOptions.contextSize,
+        engineOptions.warn,
+      );
+      return new StreamGuard(engine, assets, defaults, engineOptions);
+    }
     const assets = await prepareStreamAssets(options.model, options);
     const engine = await loadHiddenStateEngine({ ...engineOptions, ggufPath: assets.ggufPath });
     try {
@@ -390,6 +416,48 @@ export class StreamGuard {
       await this.#engine.close(seq).catch(() => undefined);
       this.#pool.release(seq);
       throw error;
+    }
+  }
+
+  /**
+   * The backbone's hidden state (after the final norm) at every position of `ids`, fed from an empty sequence: the
+   * heads' input. What `POST /pooling` and `POST /embeddings` of `qwen3guard serve` answer, so that a Stream guard
+   * elsewhere can use this one's backbone as its remote engine. Takes a session slot while it runs (waits, FIFO,
+   * like `openStream`).
+   * @throws StreamInputError (an id outside the vocabulary, no ids), StreamContextFullError, StreamGuardClosedError,
+   *         StreamCapacityError (`signal` aborted the wait)
+   *
+   * @example
+   * ```ts
+   * import { StreamGuard } from "qwen3guard";
+   *
+   * const guard = await StreamGuard.load({ model: "/models/Qwen3Guard-Stream-0.6B" });
+   * const states = await guard.hiddenStates(guard.promptIds([{ role: "user", content: "Hi" }]));
+   * console.log(states.length, states[0]!.length); // one per token, hidden size wide
+   * await guard.close();
+   * ```
+   */
+  async hiddenStates(
+    ids: readonly number[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Float32Array[]> {
+    if (this.#closed) throw new StreamGuardClosedError("the Stream guard was closed");
+    const vocabSize = this.#assets.config.vocabSize;
+    if (ids.length === 0) throw new StreamInputError("hiddenStates needs at least one token id");
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize)
+        throw new StreamInputError(`token id ${id} is not in the vocabulary (size ${vocabSize})`);
+    }
+    if (ids.length > this.#engine.contextSize)
+      throw new StreamContextFullError(ids.length, this.#engine.contextSize);
+    const seq = await this.#pool.acquire(true, options.signal);
+    try {
+      if (this.#closed) throw new StreamGuardClosedError("the Stream guard was closed");
+      await this.#engine.open(seq);
+      return await this.#coalescer.submit(seq, ids);
+    } finally {
+      await this.#engine.close(seq).catch(() => undefined);
+      this.#pool.release(seq);
     }
   }
 

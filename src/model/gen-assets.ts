@@ -15,7 +15,7 @@ import type { GgufOutputType } from "./convert/qwen3-tensor-plan.js";
 import { tokenizerFromGguf } from "./gguf-tokenizer.js";
 import { syntheticWeightsOf } from "./synthetic-marker.js";
 import { resolveModel, type ResolvedModel, type ResolveModelOptions } from "./resolve-model.js";
-import type { QwenTokenizer } from "./tokenizer/index.js";
+import { QwenTokenizer } from "./tokenizer/index.js";
 
 export interface GenAssetsOptions extends ResolveModelOptions {
   /** GGUF type when converting a Hugging Face folder (default q8_0). */
@@ -42,10 +42,40 @@ export interface GenAssets {
 }
 
 /**
+ * The files of a Gen model whose weights run on remote engines: the tokenizer and the template, and no GGUF unless
+ * the model is one (a Hugging Face folder is not converted; its tokenizer is read from tokenizer.json).
+ */
+export interface RemoteGenAssets extends Omit<GenAssets, "ggufPath" | "gguf"> {
+  ggufPath: string | undefined;
+  gguf: "given" | "none";
+}
+
+/**
+ * {@link prepareGenAssets} without converting a folder: what a guard on remote engines needs (the tokenizer, from
+ * tokenizer.json, and the template). A GGUF model is read as usual.
+ */
+export function prepareRemoteGenAssets(
+  spec: string,
+  options: Omit<GenAssetsOptions, "quantization" | "onConvertProgress"> = {},
+): Promise<RemoteGenAssets> {
+  return prepare(spec, options, false);
+}
+
+/**
  * @throws ModelKindError when the model is not Qwen3Guard-Gen (a Stream checkpoint or backbone, a plain Qwen3
  *         model, another architecture, a GGUF whose kind cannot be told); GgufIntegrityError for a damaged GGUF.
  */
-export async function prepareGenAssets(spec: string, options: GenAssetsOptions = {}): Promise<GenAssets> {
+export function prepareGenAssets(spec: string, options: GenAssetsOptions = {}): Promise<GenAssets> {
+  return prepare(spec, options, true);
+}
+
+async function prepare(spec: string, options: GenAssetsOptions, convert: true): Promise<GenAssets>;
+async function prepare(spec: string, options: GenAssetsOptions, convert: false): Promise<RemoteGenAssets>;
+async function prepare(
+  spec: string,
+  options: GenAssetsOptions,
+  convert: boolean,
+): Promise<GenAssets | RemoteGenAssets> {
   const warn = options.warn ?? ((message: string) => process.emitWarning(message, "Qwen3GuardModel"));
   const resolved = await resolveModel(spec, options);
   if (resolved.kind === "gguf") {
@@ -67,10 +97,21 @@ export async function prepareGenAssets(spec: string, options: GenAssetsOptions =
     if (!(error instanceof ChatTemplateNotFoundError)) throw error;
   }
   requireGenModel(resolved.dir, folderKind(resolved.architectures, chatTemplate?.template));
-  if (!fs.existsSync(path.join(resolved.dir, "tokenizer.json"))) {
+  const tokenizerJson = path.join(resolved.dir, "tokenizer.json");
+  if (!fs.existsSync(tokenizerJson)) {
     throw new Error(
       `${resolved.dir} has no tokenizer.json: copy the model's tokenizer files into the folder`,
     );
+  }
+  if (!convert) {
+    return {
+      resolved,
+      ggufPath: undefined,
+      tokenizer: QwenTokenizer.fromTokenizerJson(tokenizerJson),
+      chatTemplate,
+      gguf: "none",
+      synthetic: syntheticWeightsOf(resolved.dir),
+    };
   }
   const converted = await ensureGgufDetailed(resolved.dir, {
     type: options.quantization ?? "q8_0",

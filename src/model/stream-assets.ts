@@ -29,7 +29,7 @@ import {
 import { resolveModel, type ResolvedModel, type ResolveModelOptions } from "./resolve-model.js";
 import { SafetensorsFile } from "./safetensors.js";
 import { STREAM_HEAD_TENSORS } from "./synth/tensor-layout.js";
-import type { QwenTokenizer } from "./tokenizer/index.js";
+import { QwenTokenizer } from "./tokenizer/index.js";
 import { Qwen3GuardError } from "../core/errors.js";
 
 /**
@@ -232,6 +232,53 @@ function startsWithGgufMagic(file: string): boolean {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * The files of a Stream model whose backbone runs on remote engines: the heads, the label maps and the tokenizer;
+ * no GGUF unless the model is one (a Hugging Face folder is not converted; its tokenizer is read from
+ * tokenizer.json).
+ */
+export interface RemoteStreamAssets extends Omit<StreamAssets, "ggufPath" | "gguf"> {
+  ggufPath: string | undefined;
+  gguf: "given" | "none";
+}
+
+/** {@link prepareStreamAssets} without converting a folder: what a guard with a remote backbone needs. */
+export async function prepareRemoteStreamAssets(
+  spec: string,
+  options: Omit<StreamAssetsOptions, "quantization" | "onConvertProgress"> = {},
+): Promise<RemoteStreamAssets> {
+  const resolved = await resolveModel(spec, options);
+  if (resolved.kind === "gguf") {
+    const given = await prepareStreamAssets(spec, options);
+    return { ...given, gguf: "given" };
+  }
+  if (resolved.flavor !== "stream") {
+    let template: string | undefined;
+    try {
+      template = (await readChatTemplateFromFolder(resolved.dir)).template;
+    } catch {
+      /* no template: the architecture alone decides */
+    }
+    requireStreamBackbone(resolved.dir, folderKind(resolved.architectures, template), undefined);
+  }
+  const config = loadHfConfig(resolved.dir);
+  const tokenizerPath = path.join(resolved.dir, "tokenizer.json");
+  if (!fs.existsSync(tokenizerPath)) {
+    throw new StreamAssetsError(
+      `${resolved.dir} has no tokenizer.json: copy the model's tokenizer files into the folder`,
+    );
+  }
+  return {
+    resolved,
+    ggufPath: undefined,
+    gguf: "none",
+    config,
+    heads: loadStreamHeadWeights(resolved.dir, config),
+    tokenizer: QwenTokenizer.fromTokenizerJson(tokenizerPath),
+    synthetic: syntheticMarkerOf(config.raw),
+  };
 }
 
 /**

@@ -27,6 +27,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { Qwen3GuardError } from "../core/errors.js";
 import { DEFAULT_REGENERATE_INSTRUCTION } from "../guard/moderated-stream.js";
+import { remoteConfigSchema } from "../engine/remote/remote-options.js";
 
 /** The configuration file (or flags) are invalid: `key` is the dotted path of the first bad key. */
 export class ServerConfigError extends Qwen3GuardError {
@@ -39,6 +40,11 @@ export class ServerConfigError extends Qwen3GuardError {
 }
 
 const positiveInt = z.number().int().positive();
+/** The upstream's base URL: http or https only (the proxy speaks HTTP to it). */
+const httpUrl = z.url({
+  protocol: /^https?$/,
+  error: "expected an http(s) URL such as http://127.0.0.1:8000/v1",
+});
 
 /** What the upstream is told when an answer is rolled back and regenerated (defined with the guard's). */
 export { DEFAULT_REGENERATE_INSTRUCTION };
@@ -85,15 +91,22 @@ const configSchema = z
         /** CPU threads per decode (default: the available cores; 1 on a machine whose cores are busy elsewhere). */
         threads: positiveInt.optional(),
         kvCache: z.enum(["f16", "f32"]).optional(),
+        flashAttention: z.enum(["auto", "on", "off"]).optional(),
+        batchSize: positiveInt.optional(),
         quantization: z.enum(["q8_0", "f16", "f32"]).optional(),
         cacheDir: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),
+    /** Run a model on engine servers instead of in this process: `gen` and/or `stream` (docs/scale-out.md). */
+    remote: z
+      .object({ gen: remoteConfigSchema.optional(), stream: remoteConfigSchema.optional() })
+      .strict()
+      .prefault({}),
     /** The OpenAI-compatible LLM the proxy moderates. */
     upstream: z
       .object({
-        url: z.url().optional(),
+        url: httpUrl.optional(),
         /** The key itself (prefer apiKeyEnv). */
         apiKey: z.string().min(1).optional(),
         /** Environment variable holding the key (default UPSTREAM_API_KEY when set). */
@@ -109,6 +122,8 @@ const configSchema = z
     tenants: z
       .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "tenant names use letters, digits, _ . -"), tenantSchema)
       .default({}),
+    /** Serve the playground page at / and /playground (its API under /v1/guard stays either way). */
+    playground: z.boolean().default(true),
     /** Reload policy files when they change. */
     watchPolicies: z.boolean().default(true),
     /** Fail closed: the text the client gets instead of a blocked prompt or answer. */
@@ -236,7 +251,15 @@ export function parseServerConfig(
   if (flags.genModel !== undefined) config.models.gen = flags.genModel;
   if (flags.streamModel !== undefined) config.models.stream = flags.streamModel;
   if (flags.streamHeads !== undefined) config.models.streamHeads = flags.streamHeads;
-  if (flags.upstreamUrl !== undefined) config.upstream.url = flags.upstreamUrl;
+  if (flags.upstreamUrl !== undefined) {
+    if (!httpUrl.safeParse(flags.upstreamUrl).success) {
+      throw new ServerConfigError(
+        "upstream.url",
+        `--upstream-url ${JSON.stringify(flags.upstreamUrl)}: expected an http(s) URL such as http://127.0.0.1:8000/v1`,
+      );
+    }
+    config.upstream.url = flags.upstreamUrl;
+  }
   if (flags.upstreamKey !== undefined) config.upstream.apiKey = flags.upstreamKey;
   if (flags.policy !== undefined) config.policy = flags.policy;
   if (flags.demo !== undefined) config.demo = flags.demo;
@@ -247,6 +270,18 @@ export function parseServerConfig(
     throw new ServerConfigError(
       "models",
       "no model to serve: give models.gen and/or models.stream (or --gen-model / --stream-model), or --demo for the toy models",
+    );
+  }
+  if (config.remote.gen && config.models.gen === undefined && !config.demo) {
+    throw new ServerConfigError(
+      "remote.gen",
+      "remote.gen needs models.gen: the tokenizer and template come from the local model files (a folder, GGUF or pulled hub name)",
+    );
+  }
+  if (config.remote.stream && config.models.stream === undefined && !config.demo) {
+    throw new ServerConfigError(
+      "remote.stream",
+      "remote.stream needs models.stream: the heads, labels and tokenizer come from the local model folder",
     );
   }
   if (config.demo && (config.models.gen !== undefined || config.models.stream !== undefined)) {

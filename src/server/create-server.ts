@@ -7,11 +7,16 @@ import fastifyWebsocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { LoggerOptions } from "pino";
 import { errorBody, HttpError, toHttpError } from "./http-errors.js";
+import { selectWebSocketProtocol } from "./auth.js";
+import { registerGuardInfoRoutes } from "./routes/guard-info.js";
 import { registerGuardModerateRoute } from "./routes/guard-moderate.js";
+import { registerGuardPolicyRoutes } from "./routes/guard-policy.js";
 import { registerGuardStreamRoute } from "./routes/guard-stream.js";
 import { parseJsonBody, registerChatCompletionsRoute } from "./routes/chat-completions.js";
+import { registerEngineApiRoutes } from "./routes/engine-api.js";
 import { registerHealthRoutes } from "./routes/health.js";
 import { registerModerationRoutes } from "./routes/moderations.js";
+import { registerPlaygroundRoutes } from "./routes/playground.js";
 import { DEMO_LABEL, type ServerRuntime } from "./runtime.js";
 
 declare module "fastify" {
@@ -74,7 +79,8 @@ export async function createServer(
   // WebSocket routes (/v1/guard/stream); messages bounded like bodies. Open sessions are not cut at close: the
   // drain (runtime.drain, started here if nobody did) ends them with a final frame within the grace period.
   await app.register(fastifyWebsocket, {
-    options: { maxPayload: config.limits.bodyBytes },
+    // a browser's key comes as a subprotocol (auth.ts): the handshake selects the plain "qwen3guard" one
+    options: { maxPayload: config.limits.bodyBytes, handleProtocols: selectWebSocketProtocol },
     preClose: (done) => {
       void runtime.drain(config.limits.shutdownGraceSeconds);
       done();
@@ -107,6 +113,10 @@ export async function createServer(
   registerGuardModerateRoute(app, runtime);
   registerGuardStreamRoute(app, runtime);
   registerChatCompletionsRoute(app, runtime);
+  registerEngineApiRoutes(app, runtime);
+  registerGuardInfoRoutes(app, runtime);
+  registerGuardPolicyRoutes(app, runtime);
+  registerPlaygroundRoutes(app, runtime);
   return app;
 }
 

@@ -42,6 +42,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   STREAM_INPUT_INVALID: 400,
   CONTEXT_OVERFLOW: 400,
   STREAM_CONTEXT_FULL: 400,
+  // special-token text in content, and only text-prompt remote engines (Ollama) to send it to
+  REMOTE_INPUT_REFUSED: 400,
   POLICY_UNKNOWN_TENANT: 403,
   STREAM_CAPACITY: 429,
   STREAM_GUARD_CLOSED: 503,

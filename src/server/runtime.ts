@@ -13,7 +13,8 @@ import { writeCraftedStreamModel } from "../model/synth/crafted-stream.js";
 import { resolveCacheDir } from "../model/cache-dir.js";
 import { AuditLog } from "./audit-log.js";
 import { ApiKeyAuth, DEFAULT_TENANT } from "./auth.js";
-import { upstreamApiKey, type ServerConfig } from "./config.js";
+import { ServerConfigError, upstreamApiKey, type ServerConfig } from "./config.js";
+import { remoteOptionsFromConfig } from "../engine/remote/remote-options.js";
 import { GuardQueue } from "./guard-queue.js";
 import { ServerMetrics } from "./metrics.js";
 
@@ -139,6 +140,16 @@ export class ServerRuntime {
     return this.policies.get(tenant);
   }
 
+  /** Every tenant with a policy: the default one and the configured ones. */
+  tenants(): string[] {
+    return [...new Set([DEFAULT_TENANT, ...Object.keys(this.config.tenants)])];
+  }
+
+  /** Whether a tenant's policy is the built-in table (no policy file). */
+  hasBuiltinPolicy(tenant: string): boolean {
+    return this.builtinTenants.has(tenant) || this.policies === undefined;
+  }
+
   /** Track a stream until it is done. */
   track(stream: OpenStream): void {
     this.streams.add(stream);
@@ -223,6 +234,22 @@ export async function loadServerRuntime(
   let stream: StreamGuard | undefined;
   let audit: AuditLog | undefined;
   let demo: DemoTriggers | undefined;
+  // made first: the remote-engine pools register their metrics in it
+  const metrics = new ServerMetrics();
+  // a configuration's remote pool as the library takes it (keys read from the environment); defaults are filled in
+  // by the engine options, as for a library user
+  const remote = (which: "gen" | "stream") => {
+    const pool = config.remote[which];
+    if (pool === undefined) return {};
+    const options = remoteOptionsFromConfig(pool, process.env, `remote.${which}`);
+    if (!options.ok) {
+      throw new ServerConfigError(
+        options.issue.path,
+        `configuration key ${options.issue.path}: ${options.issue.message}`,
+      );
+    }
+    return { remote: { ...options.value, registry: metrics.registry } };
+  };
   try {
     const engine = {
       ...(config.engine.gpu ? { gpu: config.engine.gpu } : {}),
@@ -230,6 +257,8 @@ export async function loadServerRuntime(
       ...(config.engine.sequences ? { sequences: config.engine.sequences } : {}),
       ...(config.engine.threads ? { threads: config.engine.threads } : {}),
       ...(config.engine.kvCache ? { kvCache: config.engine.kvCache } : {}),
+      ...(config.engine.flashAttention ? { flashAttention: config.engine.flashAttention } : {}),
+      ...(config.engine.batchSize ? { batchSize: config.engine.batchSize } : {}),
       ...(config.engine.cacheDir ? { cacheDir: config.engine.cacheDir } : {}),
       warn,
     };
@@ -253,7 +282,12 @@ export async function loadServerRuntime(
     }
     if (genModel !== undefined) {
       log(`loading Gen model ${genModel}`);
-      gen = await GenGuard.load({ model: genModel, ...engine, ...(quantization ? { quantization } : {}) });
+      gen = await GenGuard.load({
+        model: genModel,
+        ...engine,
+        ...(quantization ? { quantization } : {}),
+        ...remote("gen"),
+      });
     }
     if (streamModel !== undefined) {
       log(`loading Stream model ${streamModel}`);
@@ -262,6 +296,7 @@ export async function loadServerRuntime(
         ...(config.models.streamHeads ? { heads: config.models.streamHeads } : {}),
         ...engine,
         ...(quantization ? { quantization } : {}),
+        ...remote("stream"),
       });
     }
     if (config.audit.path !== undefined) {
@@ -279,18 +314,7 @@ export async function loadServerRuntime(
     throw error;
   }
   const synthetic = config.demo ? "hand-set" : (gen?.info.synthetic ?? stream?.info.synthetic);
-  return new ServerRuntime(
-    config,
-    gen,
-    stream,
-    auth,
-    new ServerMetrics(),
-    audit,
-    policies,
-    builtin,
-    synthetic,
-    demo,
-  );
+  return new ServerRuntime(config, gen, stream, auth, metrics, audit, policies, builtin, synthetic, demo);
 }
 
 /** Where a server listens, for the start-up line. */

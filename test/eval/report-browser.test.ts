@@ -9,29 +9,22 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { chromium, type BrowserContext } from "playwright-core";
 import type { RiskTier } from "../../src/core/labels.js";
 import type { Prediction } from "../../src/eval/predictions.js";
 import { renderReport, compareHtml } from "../../src/eval/report.js";
 import { summarize, type EvalConfig, type EvalMetrics } from "../../src/eval/summary.js";
-
-const CHROMIUM = "/usr/bin/chromium";
+import { chromiumSkip, launchChromium, type TestBrowser } from "../helpers/browser.js";
 
 /** The SVG element methods the checks call (the tests compile without the DOM library). */
 interface Svg {
   getBBox(): { width: number; height: number };
   points: { numberOfItems: number };
 }
-const available = fs.existsSync(CHROMIUM);
-const skip = available
-  ? false
-  : process.env.CI
-    ? false
-    : `${CHROMIUM} is missing (apt-get install -y chromium)`;
+const skip = chromiumSkip;
 
 let dir: string;
-let context: BrowserContext | undefined;
-const requests: string[] = [];
+let browser: TestBrowser | undefined;
+let requests: string[] = [];
 
 const NASTY = `<script>window.__pwned = 1</script><img src="http://example.invalid/x.png" onerror="window.__pwned = 2">& "quotes" 'too'`;
 
@@ -125,35 +118,19 @@ function metricsOf(predictions: Prediction[], c: EvalConfig): EvalMetrics {
 before(async () => {
   if (skip) return;
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "eval-report-"));
-  context = await chromium.launchPersistentContext(path.join(dir, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    timeout: 120_000,
-  });
-  await context.route("**/*", (route) => {
-    requests.push(route.request().url());
-    return route.request().url().startsWith("file://") ? route.continue() : route.abort();
-  });
+  browser = await launchChromium({ allow: (url) => url.protocol === "file:" });
+  requests = browser.requests;
 });
 
 after(async () => {
-  await context?.close();
+  await browser?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 async function open(html: string, name: string) {
   const file = path.join(dir, name);
   fs.writeFileSync(file, html);
-  const page = await context!.newPage();
+  const page = await browser!.newPage();
   await page.goto(pathToFileURL(file).href);
   return { page, url: pathToFileURL(file).href };
 }

@@ -17,6 +17,7 @@ import { FfiGenEngine } from "../../src/engine/gen/ffi-gen-engine.js";
 import { GenGuard, type GenMode } from "../../src/guard/gen-guard.js";
 import { genGuardInternals } from "../../src/guard/internals.js";
 import { synthesizeModel, writeCraftedGenModel } from "../../src/model/synth/index.js";
+import { seededRandom } from "../helpers/seeded-random.js";
 
 const TOLERANCE = 1e-5;
 const ROUNDS = 5;
@@ -149,18 +150,6 @@ after(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** mulberry32 */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function assertSame(got: Outcome, want: Outcome, label: string): number {
   if ("error" in want || "error" in got) {
     assert.deepEqual(got, want, label);
@@ -181,7 +170,7 @@ function assertSame(got: Outcome, want: Outcome, label: string): number {
 for (const name of ["crafted", "random"]) {
   test(`${name}: concurrent requests in many orders give the verdicts of one-by-one requests, with and without sharing and merging`, async (t) => {
     const m = models.get(name)!;
-    const rng = random(name === "crafted" ? 1 : 2);
+    const rng = seededRandom(name === "crafted" ? 1 : 2);
     const kinds = new Set(m.expected.map((o) => ("error" in o ? "error" : o.tier)));
     t.diagnostic(`${m.cases.length} cases, one by one: ${[...kinds].join(", ")}`);
     let worst = 0;

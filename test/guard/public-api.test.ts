@@ -34,6 +34,7 @@ const SURFACE = {
       "render",
       "tokenize",
       "moderate",
+      "complete",
       "moderatePrompt",
       "moderateResponse",
       "close",
@@ -48,6 +49,7 @@ const SURFACE = {
       "stats",
       "promptIds",
       "openStream",
+      "hiddenStates",
       "moderate",
       "close",
       "[Symbol.asyncDispose]",
@@ -187,7 +189,7 @@ test("StreamGuard.info: folder model, labels from config.json; a seeded syntheti
     path: streamDir,
     gguf: info.model.gguf,
   });
-  assert.ok(fs.existsSync(info.model.gguf) && info.model.gguf.endsWith(".gguf"));
+  assert.ok(fs.existsSync(info.model.gguf!) && info.model.gguf!.endsWith(".gguf"));
   assert.equal(info.synthetic, "hand-set");
   assert.equal(info.engine, "llama-ffi");
   assert.equal(info.device, "cpu");

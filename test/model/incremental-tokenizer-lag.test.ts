@@ -15,21 +15,10 @@ import {
 } from "../../src/model/tokenizer/index.js";
 import { splitPieces } from "../../src/model/tokenizer/pre-tokenizer.js";
 import { dataFile } from "../helpers/repo-data.js";
+import { seededRandom } from "../helpers/seeded-random.js";
 
 const tok = loadBundledQwen3Tokenizer();
 const utf8 = new TextEncoder();
-
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** RTP-LX prompts of the given locales with whitespace, punctuation and symbols removed (`\s`, `\p{P}`, `\p{S}`). */
 function unpunctuated(locales: readonly string[]): { locale: string; text: string }[] {
@@ -150,7 +139,7 @@ test("100,000 unpunctuated CJK characters pushed one at a time: bounded held tex
 test("RTP-LX CJK and Thai text without whitespace and punctuation: >= 99.9 % of tokens as one-shot, lag bounded", () => {
   const rows = unpunctuated(["ZH", "JA", "TH", "KO"]);
   const whole = rows.map((r) => r.text).join("");
-  const rnd = prng(11);
+  const rnd = seededRandom(11);
   let same = 0;
   let total = 0;
   let maxHeld = 0;
@@ -241,7 +230,7 @@ test("text with no piece longer than the stable margin streams to its one-shot i
         const text = parts.join("");
         const pieces = splitPieces(text.normalize("NFC"));
         fc.pre(pieces.every((p) => utf8.encode(p).length <= STABLE_MARGIN_BYTES));
-        const rnd = prng(seed);
+        const rnd = seededRandom(seed);
         const chunks: string[] = [];
         for (let i = 0; i < text.length;) {
           const n = 1 + Math.floor(rnd() * 5);
@@ -267,7 +256,7 @@ test("any text, any chunks, a small bound: never more than the bound held, text 
       fc.integer({ min: 1, max: 0xffffffff }),
       (parts, seed) => {
         const text = parts.join("");
-        const rnd = prng(seed);
+        const rnd = seededRandom(seed);
         const chunks: string[] = [];
         for (let i = 0; i < text.length;) {
           const n = 1 + Math.floor(rnd() * 9);

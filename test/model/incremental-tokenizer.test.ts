@@ -4,21 +4,10 @@ import fc from "fast-check";
 import { loadBundledQwen3Tokenizer } from "../../src/model/tokenizer/index.js";
 import { hasNfcBoundaryBefore } from "../../src/model/tokenizer/normalizer.js";
 import { firstDiff, rtpLxPrompts } from "./tokenizer-test-data.js";
+import { seededRandom } from "../helpers/seeded-random.js";
 
 const tok = loadBundledQwen3Tokenizer();
 const utf8 = new TextEncoder();
-
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Cut `whole` into chunks of 1..maxLen units (code units for strings, bytes for byte arrays). */
 function randomChunks<T extends string | Uint8Array>(whole: T, maxLen: number, rnd: () => number): T[] {
@@ -44,7 +33,7 @@ function sameIds(a: readonly number[], b: readonly number[]): boolean {
 }
 
 test("every RTP-LX prompt, split at random string and byte boundaries, streams to its one-shot ids", () => {
-  const rnd = prng(2080);
+  const rnd = seededRandom(2080);
   const failures: string[] = [];
   let streams = 0;
   rtpLxPrompts().forEach((prompt, i) => {
@@ -120,7 +109,7 @@ for (const [name, alphabet] of Object.entries(ALPHABETS)) {
         (parts, seed) => {
           const text = parts.join("");
           const expected = tok.encode(text, { specials: false });
-          const rnd = prng(seed);
+          const rnd = seededRandom(seed);
           assert.deepEqual(
             streamIds(randomChunks(text, 4, rnd)),
             expected,
@@ -145,7 +134,7 @@ test("ids are released early on long text, with a short held tail", () => {
   const inc = tok.createIncremental();
   let released = 0;
   let maxHeld = 0;
-  for (const chunk of randomChunks(text, 6, prng(7))) {
+  for (const chunk of randomChunks(text, 6, seededRandom(7))) {
     released += inc.push(chunk).length;
     maxHeld = Math.max(maxHeld, inc.heldChars);
   }

@@ -11,6 +11,7 @@ import { builtinModules } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { pathToFileURL } from "node:url";
 import { repoRoot } from "../helpers/repo-data.js";
 
 interface PackageJson {
@@ -129,6 +130,24 @@ test("the package ships the README, the licence and every doc, and no test-only 
       assert.ok(shipped.has(path.posix.normalize(file)), `exported ${file} is in the package`);
     }
   }
+});
+
+test("the package ships the playground page `qwen3guard serve` hosts, built, and the server finds it", () => {
+  assert.deepEqual(shippedUnder("dist/playground/"), [
+    "dist/playground/app.js",
+    "dist/playground/app.js.map",
+    "dist/playground/index.html",
+    "dist/playground/playground.css",
+  ]);
+  // no TypeScript source of the page, and nothing that would fetch from outside the server
+  assert.deepEqual(shippedUnder("src/playground/"), []);
+  const html = fs.readFileSync(path.join(installed, "dist/playground/index.html"), "utf8");
+  assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//);
+  const route = pathToFileURL(path.join(installed, "dist/server/routes/playground.js")).href;
+  const script = `const { playgroundAssetsDir } = await import(${JSON.stringify(route)}); console.log(playgroundAssetsDir());`;
+  const r = nodeIn(["--input-type=module", "-e", script]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(path.resolve(r.stdout.trim()), path.join(installed, "dist/playground"));
 });
 
 test("every import in the shipped JavaScript and declarations resolves to a shipped file or a dependency", () => {

@@ -22,7 +22,8 @@ const CACHE = fs.mkdtempSync(path.join(os.tmpdir(), "qwen3guard-server-cache-"))
 process.on("exit", () => fs.rmSync(CACHE, { recursive: true, force: true }));
 
 /**
- * Start a demo server. `config` is merged over a small engine (CPU, 1024 positions, 2 sequences) and two tenants:
+ * Start a demo server. `config` is merged over a small engine (CPU, 1024 positions, 2 sequences; `engine` keys are
+ * merged into it) and two tenants:
  * acme (key "acme-key") and globex (key "globex-key"); `files` are written into the server's folder first.
  */
 export async function startDemoServer(
@@ -34,13 +35,20 @@ export async function startDemoServer(
   const parsed = parseServerConfig(
     {
       demo: true,
-      engine: { cacheDir: CACHE, gpu: "cpu", contextSize: 1024, sequences: 2 },
       tenants: {
         acme: { apiKeys: [hashApiKey("acme-key")] },
         globex: { apiKeys: [hashApiKey("globex-key")] },
       },
       logLevel: "silent",
       ...config,
+      // engine keys given are merged over the small engine
+      engine: {
+        cacheDir: CACHE,
+        gpu: "cpu",
+        contextSize: 1024,
+        sequences: 2,
+        ...(config.engine as Record<string, unknown> | undefined),
+      },
     },
     {},
     dir,
@@ -93,4 +101,42 @@ export async function postJson(
     // not JSON
   }
   return { status: response.status, headers: response.headers, body: parsed };
+}
+
+/** A whole WebSocket Stream session (GET /v1/guard/stream): open, the chunks, end; every frame until the close. */
+export async function runStreamSession(
+  base: string,
+  options: {
+    messages: { role: string; content: string }[];
+    chunks: string[];
+    rule?: "official" | "report";
+    mode?: "strict" | "loose";
+    /** null: no Authorization header. */
+    key?: string | null;
+  },
+): Promise<Json[]> {
+  const { default: WebSocket } = await import("ws");
+  const key = options.key === undefined ? "acme-key" : options.key;
+  const ws = new WebSocket(`${base.replace("http", "ws")}/v1/guard/stream`, {
+    headers: key ? { authorization: `Bearer ${key}` } : {},
+  });
+  const frames: Json[] = [];
+  ws.on("message", (data) => frames.push(JSON.parse(String(data))));
+  const closed = new Promise<void>((resolve) => ws.on("close", () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  ws.send(
+    JSON.stringify({
+      type: "open",
+      messages: options.messages,
+      ...(options.rule ? { rule: options.rule } : {}),
+      ...(options.mode ? { mode: options.mode } : {}),
+    }),
+  );
+  for (const text of options.chunks) ws.send(JSON.stringify({ type: "text", text }));
+  ws.send(JSON.stringify({ type: "end" }));
+  await closed;
+  return frames;
 }

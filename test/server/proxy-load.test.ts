@@ -14,6 +14,7 @@ import { parseServerConfig } from "../../src/server/config.js";
 import { createServer } from "../../src/server/create-server.js";
 import { loadServerRuntime, type ServerRuntime } from "../../src/server/runtime.js";
 import { FakeUpstream } from "./fake-upstream.js";
+import { postJson, startDemoServer } from "./helpers.js";
 
 let dir: string;
 let runtime: ServerRuntime;
@@ -90,4 +91,43 @@ test("50 concurrent streaming clients complete with bounded memory; sessions que
   process.stdout.write(
     `# 50 streams in ${((Date.now() - started) / 1000).toFixed(1)} s, RSS +${growthMiB.toFixed(0)} MiB at peak\n`,
   );
+});
+
+test("the proxy takes Stream sessions through the bounded queue: beyond its waiting room a chat request gets 429 with Retry-After and never reaches the upstream", async () => {
+  const small = await startDemoServer({
+    engine: { sequences: 1 },
+    limits: { streamQueueSize: 1, retryAfterSeconds: 2 },
+    upstream: { url: upstream.url, timeoutMs: 60_000 },
+  });
+  const saved = upstream.script;
+  upstream.script = (body) =>
+    body.stream ? { kind: "stream", chunks: WORDS, delayMs: 40 } : { kind: "json", content: WORDS.join("") };
+  const received = upstream.received.length;
+  const post = (stream: boolean) =>
+    postJson(small.base, "/v1/chat/completions", {
+      model: "m",
+      messages: [{ role: "user", content: "Tell me a story." }],
+      stream,
+    });
+  try {
+    const first = post(true); // holds the one session slot while its answer streams
+    const queue = small.runtime.queues.stream!;
+    while (queue.running < 1) await new Promise((r) => setTimeout(r, 5));
+    const second = post(false); // waits for the slot
+    while (queue.waiting < 1) await new Promise((r) => setTimeout(r, 5));
+    const refused = await post(true);
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers.get("retry-after"), "2");
+    assert.equal(refused.body.error.code, "QUEUE_FULL");
+    const [a, b] = await Promise.all([first, second]);
+    assert.equal(a.status, 200);
+    assert.equal(b.status, 200);
+    assert.equal(b.body.choices[0].message.content, WORDS.join(""));
+    assert.equal(upstream.received.length - received, 2, "the refused request never reached the upstream");
+    assert.equal(queue.running, 0, "every slot was given back");
+    assert.equal(small.runtime.stream!.openSessions, 0);
+  } finally {
+    upstream.script = saved;
+    await small.close();
+  }
 });

@@ -7,6 +7,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -81,6 +82,22 @@ test("a start with a broken policy fails, naming the file and the key", async ()
   const { code } = await s.exited;
   assert.equal(code, 1);
   assert.match(s.stderr(), /broken\.yaml: prompt\.categories\.Violence: unknown category "Violence"/);
+});
+
+test("a port already in use: exit 1 with what to do, and no stack trace", async () => {
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+  const port = (taken.address() as net.AddressInfo).port;
+  try {
+    const s = spawnServe(["--config", writeConfig("taken.yaml", ""), "--port", String(port)]);
+    s.listening.catch(() => undefined);
+    const { code } = await s.exited;
+    assert.equal(code, 1);
+    assert.match(s.stderr(), new RegExp(`127\\.0\\.0\\.1:${port} is already in use .*--port`));
+    assert.doesNotMatch(s.stderr(), /\n\s+at /, "no stack trace");
+  } finally {
+    taken.close();
+  }
 });
 
 test("SIGTERM: stops listening, ends the open WebSocket session with a final frame, exits 0", async () => {

@@ -46,6 +46,7 @@ test("configuration errors name the key", () => {
     [{ demo: true, limits: { bodyBytes: -1 } }, "limits.bodyBytes"],
     [{ demo: true, tenants: { acme: { apiKeys: ["plain-text-key"] } } }, "tenants.acme.apiKeys.0"],
     [{ demo: true, upstream: { url: "not a url" } }, "upstream.url"],
+    [{ demo: true, upstream: { url: "ftp://llm.example/v1" } }, "upstream.url"],
     [{ demo: true, bogus: 1 }, "(root)"],
     [{}, "models"],
   ];
@@ -63,6 +64,19 @@ test("configuration errors name the key", () => {
     (e: unknown) => e instanceof ServerConfigError && e.message.includes("bad.yaml"),
   );
   assert.throws(() => loadServerConfig(path.join(dir, "missing.yaml")), /no such file/);
+  // flags are checked like the file's keys
+  for (const url of ["notaurl", "localhost:8000", "file:///etc/passwd"]) {
+    assert.throws(
+      () => loadServerConfig(undefined, { demo: true, upstreamUrl: url }),
+      (e: unknown) =>
+        e instanceof ServerConfigError && e.key === "upstream.url" && e.message.includes("--upstream-url"),
+      url,
+    );
+  }
+  assert.equal(
+    loadServerConfig(undefined, { demo: true, upstreamUrl: "https://llm.example/v1" }).upstream.url,
+    "https://llm.example/v1",
+  );
 });
 
 test("flags override the file and relative paths resolve against it", () => {

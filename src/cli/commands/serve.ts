@@ -8,7 +8,7 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { hashApiKey } from "../../server/auth.js";
-import { CliUsageError } from "../errors.js";
+import { CliInputError, CliUsageError } from "../errors.js";
 import { loadServerConfig, type ServerFlags } from "../../server/config.js";
 import { createServer } from "../../server/create-server.js";
 import { DEMO_LABEL, listenAddress, loadServerRuntime } from "../../server/runtime.js";
@@ -149,7 +149,13 @@ export function registerServeCommand(program: Command): void {
       };
       process.once("SIGTERM", () => void stop("SIGTERM"));
       process.once("SIGINT", () => void stop("SIGINT"));
-      await app.listen({ host: config.host, port: config.port });
+      try {
+        await app.listen({ host: config.host, port: config.port });
+      } catch (error) {
+        await app.close().catch(() => undefined);
+        await runtime.close().catch(() => undefined);
+        throw listenError(error, config.host, config.port);
+      }
       const address = app.server.address();
       const boundPort = typeof address === "object" && address ? address.port : config.port;
       const models = [
@@ -168,6 +174,7 @@ export function registerServeCommand(program: Command): void {
       say(`upstream: ${runtime.upstream ? runtime.upstream.url : "none (the proxy endpoint answers 503)"}`);
       say(`auth: ${runtime.auth.required ? "API keys required" : "open (no API keys configured)"}`);
       if (runtime.audit) say(`audit log: ${config.audit.path}`);
+      if (config.playground) say(`playground: ${listenAddress(config.host, boundPort)}/`);
     });
 
   program
@@ -186,4 +193,19 @@ export function registerServeCommand(program: Command): void {
       if (!value) throw new CliUsageError("no key given (pass it, or pipe it on stdin)");
       process.stdout.write(`${hashApiKey(value)}\n`);
     });
+}
+
+/** Why the server could not listen, with what to do about it. */
+function listenError(error: unknown, host: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const where = `${host}:${port}`;
+  const hint: Record<string, string> = {
+    EADDRINUSE: `${where} is already in use (another server?): stop it, or pick another port with --port`,
+    EACCES: `not allowed to listen on ${where}: ports below 1024 need privileges; pick another with --port`,
+    EADDRNOTAVAIL: `${host} is not an address of this machine: give one of its interfaces with --host (e.g. 127.0.0.1 or 0.0.0.0)`,
+    ENOTFOUND: `the host ${JSON.stringify(host)} does not resolve: give an address or a resolvable name with --host`,
+  };
+  return code !== undefined && hint[code] !== undefined
+    ? new CliInputError(hint[code], { cause: error })
+    : error;
 }

@@ -5,3 +5,4 @@ export * from "./schema.js";
 export * from "./resolve.js";
 export * from "./decide.js";
 export * from "./input.js";
+export * from "./document.js";

@@ -31,6 +31,9 @@ export class DecodeCoalescer {
   private pending = new Map<number, Pending>();
   private running = false;
   private scheduled = false;
+  /** With `engine.chunking`: when the oldest pending token was submitted, and the timer that ends its wait. */
+  private waitingSince: number | undefined;
+  private waitTimer: NodeJS.Timeout | undefined;
   readonly stats: CoalescerStats = { decodes: 0, tokens: 0, maxTokensPerDecode: 0, maxSequencesPerDecode: 0 };
 
   constructor(readonly engine: HiddenStateEngine) {}
@@ -55,8 +58,28 @@ export class DecodeCoalescer {
     return this.running || this.pending.size > 0;
   }
 
+  /**
+   * With `engine.chunking`, whether the pending tokens should wait for more: no sequence has `minTokens` pending
+   * and the oldest has waited less than `maxWaitMs` (then a timer is set to end the wait).
+   */
+  private shouldWait(): boolean {
+    const chunking = this.engine.chunking;
+    if (chunking === undefined || this.pending.size === 0) return false;
+    this.waitingSince ??= performance.now();
+    const waited = performance.now() - this.waitingSince;
+    const enough = [...this.pending.values()].some((p) => p.tokens.length >= chunking.minTokens);
+    if (enough || waited >= chunking.maxWaitMs) return false;
+    if (this.waitTimer === undefined) {
+      this.waitTimer = setTimeout(() => {
+        this.waitTimer = undefined;
+        this.schedule();
+      }, chunking.maxWaitMs - waited);
+    }
+    return true;
+  }
+
   private schedule(): void {
-    if (this.running || this.scheduled) return;
+    if (this.running || this.scheduled || this.shouldWait()) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -68,7 +91,10 @@ export class DecodeCoalescer {
     if (this.running) return;
     this.running = true;
     try {
-      while (this.pending.size > 0) {
+      while (this.pending.size > 0 && !this.shouldWait()) {
+        clearTimeout(this.waitTimer);
+        this.waitTimer = undefined;
+        this.waitingSince = undefined;
         const batch = [...this.pending.entries()];
         this.pending = new Map();
         const items: HiddenStateItem[] = batch.map(([seq, p]) => ({ seq, tokens: p.tokens }));

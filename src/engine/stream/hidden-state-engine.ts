@@ -2,13 +2,14 @@
  * What the Stream guard needs from an inference engine: per-token post-final-norm hidden states of the Qwen3
  * backbone, appended incrementally to independent sequences whose KV cache is kept between calls.
  *
- * Two implementations: the koffi binding over libllama (`LlamaFfiHiddenStateEngine`: a chunk per decode, several
- * sequences per batch) and node-llama-cpp's one-token path (`NodeLlamaHiddenStateEngine`, the fallback when the
- * binding's ABI check fails: one token per decode, one context per sequence). Both return the same numbers.
+ * Three implementations: the koffi binding over libllama (`LlamaFfiHiddenStateEngine`: a chunk per decode, several
+ * sequences per batch), node-llama-cpp's one-token path (`NodeLlamaHiddenStateEngine`, the fallback when the
+ * binding's ABI check fails: one token per decode, one context per sequence) — both return the same numbers — and
+ * remote engines over HTTP (`RemoteHiddenStateEngine`: vLLM's pooling API, llama-server's embeddings, qwen3guard).
  */
 import type { ResolvedEngineOptions } from "../engine-options.js";
 
-export type HiddenStateEngineKind = "llama-ffi" | "node-llama-cpp";
+export type HiddenStateEngineKind = "llama-ffi" | "node-llama-cpp" | "remote";
 
 /** Tokens to append to one sequence. */
 export interface HiddenStateItem {
@@ -26,6 +27,12 @@ export interface HiddenStateEngine {
   readonly sequences: number;
   /** Positions one sequence can hold. */
   readonly contextSize: number;
+  /**
+   * How tokens should be grouped into decodes, for engines whose decode cost grows with the sequence (remote
+   * engines recompute it whole): the decode coalescer waits up to `maxWaitMs` for `minTokens` tokens of one
+   * sequence. Absent: every decode starts as soon as tokens are pending.
+   */
+  readonly chunking?: { readonly minTokens: number; readonly maxWaitMs: number };
   /** Prepare an empty sequence (forgets anything it held). */
   open(seq: number): Promise<void>;
   /**

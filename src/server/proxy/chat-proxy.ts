@@ -106,6 +106,8 @@ class ProxyRequest {
   /** The prompt's judgement. */
   prompt: Judged | undefined;
   readonly created = Math.floor(Date.now() / 1000);
+  /** Gives back the Stream queue's slot this request holds while its session is open (idempotent). */
+  releaseSlot: () => void = () => undefined;
 
   constructor(
     readonly runtime: ServerRuntime,
@@ -191,6 +193,8 @@ async function judgePrompt(p: ProxyRequest): Promise<{ judged: Judged; session?:
   let tokens = 0;
   try {
     if (runtime.stream) {
+      // the session's slot comes through the bounded queue: beyond its waiting room the request gets 429
+      p.releaseSlot = await runtime.queues.stream!.hold(p.signal);
       session = await runtime.stream.openStream(chat.conversation, { signal: p.signal });
       const v = session.prompt;
       const categories = v.tier === "Safe" ? [] : [v.category];
@@ -209,7 +213,9 @@ async function judgePrompt(p: ProxyRequest): Promise<{ judged: Judged; session?:
       };
       tokens = v.promptTokens;
     } else {
-      const v = await runtime.gen!.moderate(chat.conversation);
+      const v = (
+        await runtime.queues.gen!.run([() => runtime.gen!.moderate(chat.conversation)], p.signal)
+      )[0]!;
       judged = {
         direction: "prompt",
         model: "gen",
@@ -247,11 +253,14 @@ export async function proxyChat(
   try {
     await proxy(p);
   } catch (error) {
+    p.releaseSlot();
     const reason = p.signal.aborted ? p.signal.reason : error;
     if (!(reason instanceof ClientGone)) throw error;
     request.log.info("the client closed the connection: the request was abandoned");
     // 499 (nginx's "client closed request"): for the logs and metrics; the client never sees it
     if (!reply.sent) void reply.status(499).send();
+  } finally {
+    p.releaseSlot(); // every session of the request is closed by now
   }
 }
 
@@ -630,6 +639,7 @@ async function proxyComplete(p: ProxyRequest, session: StreamSession | undefined
   if (preferGen && session) {
     await session.close();
     session = undefined;
+    p.releaseSlot();
   }
   let answer: Record<string, unknown>;
   try {

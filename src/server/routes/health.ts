@@ -18,6 +18,12 @@ export function registerHealthRoutes(app: FastifyInstance, runtime: ServerRuntim
     });
   });
 
+  // vLLM's and llama-server's health route, for a server used as another's remote engine (kind "vllm")
+  app.get("/health", async (_request, reply) => {
+    const ready = !runtime.draining && (runtime.gen !== undefined || runtime.stream !== undefined);
+    return reply.status(ready ? 200 : 503).send(ready ? { status: "ok" } : { status: "not ready" });
+  });
+
   app.get("/metrics", async (_request, reply) => {
     const { contentType, body } = await runtime.metrics.render();
     return reply.type(contentType).send(body);
