@@ -26,14 +26,24 @@ export function summarize(values: readonly number[]): Summary {
   };
 }
 
-/** Peak resident set size of this process so far, in bytes. */
+/** Peak resident set size of this process so far, in bytes (gen-concurrency; gen and stream use MemoryMonitor). */
 export function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
+function configOf(folder: string): Record<string, number> {
+  return JSON.parse(fs.readFileSync(path.join(folder, "config.json"), "utf8")) as Record<string, number>;
+}
+
 /** F16 KV cache bytes for `tokens` positions of a model folder's config. */
 export function kvCacheBytes(folder: string, tokens: number, bytesPerElement = 2): number {
-  const c = JSON.parse(fs.readFileSync(path.join(folder, "config.json"), "utf8")) as Record<string, number>;
+  const c = configOf(folder);
   const headDim = c.head_dim ?? c.hidden_size! / c.num_attention_heads!;
   return c.num_hidden_layers! * c.num_key_value_heads! * headDim * 2 * bytesPerElement * tokens;
+}
+
+/** Width of the hidden state and rows of the vocabulary of a model folder's config. */
+export function modelDims(folder: string): { nEmbd: number; nVocab: number } {
+  const c = configOf(folder);
+  return { nEmbd: c.hidden_size!, nVocab: c.vocab_size! };
 }

@@ -10,9 +10,10 @@ import { streamGuardInternals } from "../src/guard/internals.js";
 import type { StreamSession } from "../src/guard/stream-session.js";
 import { STREAM_ASSISTANT_HEADER } from "../src/core/prompt/stream-prompt.js";
 import type { SynthShape } from "../src/model/synth/presets.js";
-import { ensureBenchModel, benchCacheDir } from "./bench-models.js";
+import { benchModelBuiltApart, benchCacheDir } from "./bench-models.js";
 import { openaiModerationPrompts, xstestCompletions } from "./datasets.js";
-import { kvCacheBytes, peakRssBytes, summarize } from "./stats.js";
+import { MemoryMonitor } from "./memory.js";
+import { kvCacheBytes, modelDims, summarize } from "./stats.js";
 
 export interface StreamBenchOptions {
   shape: SynthShape;
@@ -27,19 +28,21 @@ export interface StreamBenchOptions {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 export async function benchStream(options: StreamBenchOptions) {
-  const model = await ensureBenchModel("stream", options.shape, "q8_0");
+  const model = await benchModelBuiltApart("stream", options.shape, "q8_0");
   const contextSize = 1024;
+  const sequences = 1;
+  const memory = new MemoryMonitor();
   const guard = await StreamGuard.load({
     model: model.folder,
     quantization: "q8_0",
     cacheDir: benchCacheDir,
     contextSize,
-    sequences: 1,
+    sequences,
     warn: (m) => process.stderr.write(`warning: ${m}\n`),
-    logger: (level, message) => {
-      if (level === "error") process.stderr.write(`llama.cpp: ${message}\n`);
-    },
+    logLevel: "info",
+    logger: memory.logger,
   });
+  memory.phase("load");
   try {
     const { tokenizer, engine } = streamGuardInternals(guard);
     const prompt = openaiModerationPrompts().find((p) => {
@@ -67,6 +70,8 @@ export async function benchStream(options: StreamBenchOptions) {
       await s.close();
     }
 
+    memory.phase("prompt");
+
     // 2. Per-token cost by chunk size.
     const perChunk: Record<string, ReturnType<typeof summarize>> = {};
     for (const k of [1, 4, 16]) {
@@ -80,6 +85,8 @@ export async function benchStream(options: StreamBenchOptions) {
       perChunk[`chunk${k}`] = summarize(costs);
       await s.close();
     }
+
+    memory.phase("chunks");
 
     // 3. Sustained rate: a generator emits tokens at a fixed rate; pushes are not awaited (the guard coalesces
     //    whatever arrived while it was busy into one decode). Lag = tokens emitted but not yet judged.
@@ -115,6 +122,8 @@ export async function benchStream(options: StreamBenchOptions) {
       await s.close();
     }
 
+    memory.phase("sustained");
+
     // 4. Naive (whole sequence re-evaluated for one token) vs ours (one token appended), at answer positions.
     const headerIds = tokenizer.encode(STREAM_ASSISTANT_HEADER, { specials: true });
     const promptIds = guard.promptIds(messages);
@@ -146,8 +155,8 @@ export async function benchStream(options: StreamBenchOptions) {
       });
     }
 
-    const kv = kvCacheBytes(model.folder, contextSize);
-    const rss = peakRssBytes();
+    memory.phase("naive");
+    const kv = kvCacheBytes(model.folder, contextSize * sequences);
     const budget = model.ggufBytes + kv + 400 * 1024 * 1024;
     return {
       benchmark: "stream",
@@ -163,7 +172,16 @@ export async function benchStream(options: StreamBenchOptions) {
       perTokenMs: perChunk,
       sustained,
       naiveVsOurs: positions,
-      memory: { peakRssBytes: rss, kvCacheBytes: kv, budgetBytes: budget, withinBudget: rss <= budget },
+      memory: memory.report({
+        budgetBytes: budget,
+        modelFile: model.gguf,
+        modelFileBytes: model.ggufBytes,
+        kvCacheBytes: kv,
+        // every position is an output: the naive re-evaluation sends the longest decode
+        outputRows: Math.max(...positions.map((p) => p.sequenceTokens)),
+        ...modelDims(model.folder),
+        embeddings: true,
+      }),
       targets: {
         sustained: "keeps up with 30 tok/s with at most 16 tokens of lag",
         rss: "<= model file + KV cache + 400 MB",

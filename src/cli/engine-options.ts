@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import cliProgress from "cli-progress";
 import type { EnsureGgufProgress } from "../model/convert/gguf-cache.js";
 import { ENGINE_DEFAULTS, type EngineOptions, type KvCacheType } from "../engine/engine-options.js";
-import { GgufFile } from "../model/gguf/gguf-reader.js";
+import { readGgufScalars } from "../model/gguf/gguf-reader.js";
 import { GGUF_OUTPUT_TYPES, type GgufOutputType } from "../model/convert/qwen3-tensor-plan.js";
 import { resolveModel } from "../model/resolve-model.js";
 import { CliUsageError } from "./errors.js";
@@ -129,14 +129,15 @@ async function trainedContext(
         ? { positions: n, from: "max_position_embeddings in config.json" }
         : undefined;
     }
-    const gguf = GgufFile.open(resolved.file);
-    try {
-      const arch = gguf.getString("general.architecture") ?? "qwen3";
-      const n = gguf.getNumber(`${arch}.context_length`);
-      return n === undefined ? undefined : { positions: n, from: `${arch}.context_length in the GGUF` };
-    } finally {
-      gguf.close();
-    }
+    const metadata = readGgufScalars(resolved.file); // the vocabulary is skipped
+    const arch = metadata.get("general.architecture");
+    if (arch !== undefined && arch.type !== "string") return undefined;
+    const archName = arch?.value ?? "qwen3";
+    const value = metadata.get(`${archName}.context_length`)?.value;
+    const n = typeof value === "bigint" ? Number(value) : value;
+    return typeof n === "number"
+      ? { positions: n, from: `${archName}.context_length in the GGUF` }
+      : undefined;
   } catch {
     // The load reports a model it cannot use; this check only warns.
     return undefined;

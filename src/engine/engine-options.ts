@@ -28,6 +28,9 @@ import {
  */
 export type EngineBackend = "auto" | "llama-ffi" | "node-llama-cpp" | "remote";
 
+/** Levels of llama.cpp's log lines, lowest first (`EngineOptions.logLevel`). */
+export type EngineLogLevel = "debug" | "info" | "warn" | "error";
+
 /**
  * Element type of the KV cache (`EngineOptions.kvCache`): `f16` (default, half the memory) or `f32` (per-token
  * probabilities within ~1e-6 of a float32 reference instead of ~1e-3).
@@ -89,8 +92,14 @@ export interface EngineOptions {
   batchSize?: number;
   /** Tokens per graph computation; `"auto"` (default): the batch size for Gen, 64 for Stream (every position is an output there). */
   ubatchSize?: number | "auto";
-  /** Receives llama.cpp's warnings and errors (default: silent). */
+  /** Receives llama.cpp's log lines at or above `logLevel` (default: silent). */
   logger?: (level: string, message: string) => void;
+  /**
+   * Lowest level of llama.cpp's lines passed to `logger` (default `"warn"`: warnings and errors). `"info"` adds
+   * what llama.cpp allocates (model, KV, compute and output buffer sizes). The binding only: node-llama-cpp's
+   * fallback always passes warnings and errors.
+   */
+  logLevel?: EngineLogLevel;
   /** Receives the runtime's own warnings, e.g. the fallback to node-llama-cpp (default: process warnings). */
   warn?: (message: string) => void;
 }
@@ -114,6 +123,7 @@ export const ENGINE_DEFAULTS = {
   flashAttention: "auto",
   batchSize: 512,
   ubatchSize: "auto",
+  logLevel: "warn",
 } as const satisfies Omit<Required<EngineOptions>, "threads" | "logger" | "warn" | "remote">;
 
 /**
@@ -172,6 +182,7 @@ const schema = z.object({
   threads: positiveInt(1024),
   batchSize: positiveInt(1 << 16),
   ubatchSize: z.union([z.literal("auto"), positiveInt(1 << 16)]),
+  logLevel: z.enum(["debug", "info", "warn", "error"]),
 });
 
 /** Threads every context should use: the cores this process may run on. */
@@ -202,6 +213,7 @@ export function resolveEngineOptions(options: EngineOptions = {}): ResolvedEngin
     threads: options.threads ?? engineThreads(),
     batchSize: options.batchSize ?? ENGINE_DEFAULTS.batchSize,
     ubatchSize: options.ubatchSize ?? ENGINE_DEFAULTS.ubatchSize,
+    logLevel: options.logLevel ?? ENGINE_DEFAULTS.logLevel,
   };
   const parsed = schema.safeParse(merged);
   if (!parsed.success) {
@@ -257,6 +269,8 @@ function describe(key: string, zodMessage: string): string {
       return 'expected "auto", "on" or "off"';
     case "ubatchSize":
       return 'expected "auto" or a positive integer';
+    case "logLevel":
+      return 'expected "debug", "info", "warn" or "error"';
     default:
       return `expected a positive integer (${zodMessage})`;
   }

@@ -50,6 +50,7 @@ export async function loadOnBackend<T>(
   const result = await LlamaLibrary.load({
     gpu: options.gpu === "auto",
     log: logger ? (level: LlamaLogLevel, text: string) => logger(level, text.trimEnd()) : "silent",
+    logLevel: options.logLevel,
   });
   if (result.available) return loaders.llamaFfi(result.library);
   if (options.engine === "llama-ffi") {

@@ -16,7 +16,7 @@ import { Environment, Interpreter, Template } from "@huggingface/jinja";
 import { InvalidConversationError, type ChatMessage } from "../core/messages.js";
 import { joinSegments, pushSegment, type PromptSegment } from "../core/segments.js";
 import type { GenPrompt } from "../core/prompt/gen-prompt.js";
-import { GgufFile } from "./gguf/gguf-reader.js";
+import { readGgufScalars } from "./gguf/gguf-reader.js";
 import { Qwen3GuardError } from "../core/errors.js";
 
 /**
@@ -339,21 +339,16 @@ export async function readChatTemplateFromFolder(dir: string, name?: string): Pr
 
 /** Read `tokenizer.chat_template` from a GGUF file's metadata. Throws ChatTemplateNotFoundError when absent. */
 export function readChatTemplateFromGguf(file: string): FolderChatTemplate {
-  const gguf = GgufFile.open(file);
-  try {
-    const value = gguf.metadata.get("tokenizer.chat_template");
-    if (value === undefined) {
-      throw new ChatTemplateNotFoundError(
-        `${file}: the GGUF has no tokenizer.chat_template; pass a template file instead`,
-      );
-    }
-    if (value.type !== "string") {
-      throw new ChatTemplateError(`${file}: tokenizer.chat_template is a ${value.type}, expected a string`);
-    }
-    return { template: value.value, path: file };
-  } finally {
-    gguf.close();
+  const value = readGgufScalars(file).get("tokenizer.chat_template"); // the vocabulary is skipped
+  if (value === undefined) {
+    throw new ChatTemplateNotFoundError(
+      `${file}: the GGUF has no tokenizer.chat_template; pass a template file instead`,
+    );
   }
+  if (value.type !== "string") {
+    throw new ChatTemplateError(`${file}: tokenizer.chat_template is a ${value.type}, expected a string`);
+  }
+  return { template: value.value, path: file };
 }
 
 /** Read the chat template of a model: a Hugging Face folder, or a `.gguf` file. */

@@ -5,7 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { GgufFile } from "./gguf/gguf-reader.js";
+import { readGgufScalars } from "./gguf/gguf-reader.js";
 
 /** config.json key: `{ "weights": "random" | "hand-set", "seed"?: number }`. */
 export const SYNTHETIC_CONFIG_KEY = "qwen3guard_synthetic";
@@ -29,13 +29,8 @@ export function syntheticWeightsOf(model: string): string | undefined {
       >;
       return syntheticMarkerOf(config);
     }
-    const gguf = GgufFile.open(model);
-    try {
-      const value = gguf.metadata.get(SYNTHETIC_GGUF_KEY);
-      return value?.type === "string" ? value.value : undefined;
-    } finally {
-      gguf.close();
-    }
+    const value = readGgufScalars(model).get(SYNTHETIC_GGUF_KEY); // the vocabulary is skipped
+    return value?.type === "string" ? value.value : undefined;
   } catch {
     return undefined;
   }

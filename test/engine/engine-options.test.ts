@@ -21,6 +21,7 @@ test("defaults fill every engine option", () => {
   assert.equal(r.flashAttention, "auto");
   assert.equal(r.threads, os.availableParallelism());
   assert.equal(r.ubatchSize, "auto");
+  assert.equal(r.logLevel, "warn");
   assert.equal(typeof r.warn, "function");
   const given = resolveEngineOptions({ kvCache: "f32", sequences: 3, threads: 1 });
   assert.deepEqual([given.kvCache, given.sequences, given.threads], ["f32", 3, 1]);
@@ -38,6 +39,7 @@ const BAD: [EngineOptions, string][] = [
   [{ batchSize: "512" as never }, "batchSize"],
   [{ ubatchSize: "big" as never }, "ubatchSize"],
   [{ logger: "stderr" as never }, "logger"],
+  [{ logLevel: "verbose" as never }, "logLevel"],
 ];
 
 for (const [options, key] of BAD) {

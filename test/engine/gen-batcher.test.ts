@@ -32,7 +32,7 @@ function recorder(
     return result;
   };
   const target: GenBatchTarget = {
-    decodeLogitsAt: (items) =>
+    readLogits: (items, read) =>
       run(() => {
         calls.push({
           op: "decode",
@@ -44,7 +44,11 @@ function recorder(
           })),
         });
         if (options.failDecode?.(items)) throw new Error("decode failed");
-        return items.map((i) => i.outputAt!.map((k) => new Float32Array([i.seq, i.pos! + k])));
+        const rows = items.map((i) => i.outputAt!.map((k) => new Float32Array([i.seq, i.pos! + k])));
+        const value = read(rows);
+        // like llama.cpp's output buffer, overwritten by the next decode: rows are valid only while read runs
+        for (const row of rows.flat()) row.fill(NaN);
+        return value;
       }),
     seqRemove: (seq, from) =>
       run(() => {
@@ -186,4 +190,28 @@ test("with merging off, one decode per item, in the order submitted", async () =
     [[0], [1], [2]],
   );
   assert.equal(b.stats.mergedDecodes, 0);
+});
+
+test("read takes what it needs from its rows while they are valid; a read that throws fails its own decode only", async () => {
+  const { calls, target } = recorder();
+  const b = new GenDecodeBatcher(target, { maxTokens: 512, maxOutputs: 32 });
+  let kept: readonly Float32Array[] = [];
+  const [sum, copies, failed, inPlace] = await Promise.allSettled([
+    b.decode(0, ids(4), 10, [1, 3], (rows) => rows.reduce((n, row) => n + row[1]!, 0)),
+    b.decode(1, ids(2), 20), // the default read: copies, which outlive the decode
+    b.decode(2, ids(2), 30, undefined, () => {
+      throw new Error("bad read");
+    }),
+    b.decode(3, ids(1), 40, undefined, (rows) => {
+      kept = rows;
+      return rows[0]![1];
+    }),
+  ]);
+  assert.equal(calls.length, 1); // one merged decode
+  assert.deepEqual(sum, { status: "fulfilled", value: 11 + 13 });
+  assert.deepEqual(copies, { status: "fulfilled", value: [new Float32Array([1, 21])] });
+  assert.equal(failed.status, "rejected");
+  assert.match(String((failed as PromiseRejectedResult).reason), /bad read/);
+  assert.deepEqual(inPlace, { status: "fulfilled", value: 40 });
+  assert.ok(Number.isNaN(kept[0]![1])); // the row itself was the target's, not a copy
 });

@@ -127,6 +127,44 @@ test("inputs longer than nBatch are split into several decodes with the same res
   });
 });
 
+test("an embeddings context sends at most nUbatch outputs per llama_decode, with the result of one call", async () => {
+  // llama.cpp keeps a vocabulary-sized logits row per output of a call (garbage here): calls of nUbatch tokens
+  // bound that buffer, and llama.cpp computes nUbatch tokens at a time anyway
+  const ids = tokenIds(30, 11);
+  const options = { ...exact, nSeqMax: 2, nBatch: 32, nUbatch: 8 };
+  const decodeBoth = (ctx: LlamaFfiContext) =>
+    ctx.decode([
+      { seq: 0, tokens: ids.slice(0, 17) },
+      { seq: 1, tokens: ids.slice(17) },
+    ]);
+  const [single, both] = await withContext({ ...options, nOutputsMax: 32 }, async (ctx) => {
+    assert.equal(ctx.nOutputsMax, 32);
+    const [one] = await ctx.decode([{ seq: 0, tokens: ids }]);
+    await ctx.clear();
+    return [one!, await decodeBoth(ctx)] as const;
+  });
+  await withContext(options, async (ctx) => {
+    assert.equal(ctx.nOutputsMax, 8, "the default of an embeddings context is nUbatch");
+    const [one] = await ctx.decode([{ seq: 0, tokens: ids }]);
+    assert.equal(one?.length, 30);
+    // one sequence: the same ubatches, so the same bits
+    assert.equal(maxAbsDiff(one!, single), 0);
+    await ctx.clear();
+    const split = await decodeBoth(ctx);
+    assert.deepEqual(
+      split.map((rows) => rows.length),
+      [17, 13],
+    );
+    // two sequences: llama.cpp groups a call's tokens into ubatches its own way, so the last bits may differ
+    assert.ok(maxAbsDiff(split.flat(), both.flat()) < 1e-5);
+    assert.equal(ctx.seqPosMax(0), 16);
+    assert.equal(ctx.seqPosMax(1), 12);
+  });
+  await withContext({ ...options, embeddings: false }, async (ctx) => {
+    assert.equal(ctx.nOutputsMax, 32, "the default of a logits context is nBatch");
+  });
+});
+
 test("skipLmHead stops the graph at the final norm and leaves the hidden states unchanged", async () => {
   const ids = tokenIds(24, 9);
   const full = await withContext(exact, async (ctx) => (await ctx.decode([{ seq: 0, tokens: ids }]))[0]);
@@ -162,6 +200,34 @@ test("a logits context returns next-token logits: the tied LM head applied to th
     await assert.rejects(ctx.decode([{ seq: 0, tokens: [1] }]), LlamaFfiInputError);
   });
 });
+
+for (const nOutputsMax of [4, 1]) {
+  test(`readLogits reads the rows decodeLogitsAt copies, in place, inside the decode queue (nOutputsMax ${nOutputsMax})`, async () => {
+    // with nOutputsMax 1 the two rows come from two llama_decode calls: the first is copied, the last read in place
+    const ids = tokenIds(12, 12);
+    const items = [{ seq: 0, tokens: ids, outputAt: [3, 11] }];
+    await withContext({ ...exact, embeddings: false, nOutputsMax }, async (ctx) => {
+      const copied = await ctx.decodeLogitsAt(items);
+      await ctx.clear();
+      // another decode queued behind it cannot touch the rows while read runs
+      let read: number[][] = [];
+      const first = ctx.readLogits(items, (rows) => {
+        read = rows[0]!.map((row) => Array.from(row));
+        return rows[0]!.length;
+      });
+      const second = ctx.decodeLogits([{ seq: 0, tokens: [ids[0]!] }]);
+      assert.equal(await first, 2);
+      await second;
+      assert.equal(read.length, 2);
+      assert.equal(maxAbsDiff([Float32Array.from(read[0]!)], [copied[0]![0]!]), 0);
+      assert.equal(maxAbsDiff([Float32Array.from(read[1]!)], [copied[0]![1]!]), 0);
+      await assert.rejects(
+        ctx.readLogits([{ seq: 0, tokens: [1], outputAt: [1] }], () => 0),
+        LlamaFfiInputError,
+      );
+    });
+  });
+}
 
 test("concurrent decodes on two contexts are serialized by the process-wide queue", async () => {
   const before = llamaDecodeQueue.settled;

@@ -8,9 +8,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { spawnSync } from "node:child_process";
+import { pathToFileURL } from "node:url";
 import { ModelSpecError, resolveModel } from "../../src/model/resolve-model.js";
 import { pullModel } from "../../src/model/hub/index.js";
 import { FakeHub, fakeCommitSha, pseudoRandomBytes } from "../helpers/fake-hub.js";
+import { repoRoot } from "../helpers/repo-data.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const GGUF_BYTES = new Uint8Array([0x47, 0x47, 0x55, 0x46, 3, 0, 0, 0, ...pseudoRandomBytes(64, 5)]);
@@ -204,4 +207,32 @@ test("a cached GGUF repository resolves to its .gguf file; the cache folder come
   assert.ok(r.kind === "gguf");
   assert.equal(r.file, path.join(cacheDir, "hub", "someone--tiny-GGUF", fakeCommitSha("gguf"), "tiny.gguf"));
   assert.deepEqual(new Uint8Array(fs.readFileSync(r.file)), GGUF_BYTES);
+});
+
+test("loading the package and resolving a local model never imports @huggingface/hub (only a pull does)", () => {
+  const dir = folder({
+    "config.json": JSON.stringify({ architectures: ["Qwen3ForCausalLM"], model_type: "qwen3" }),
+    "model.safetensors": "x",
+    "tokenizer.json": "{}",
+  });
+  // A resolve hook turns @huggingface/hub into a module that throws: importing it anywhere fails the child.
+  const hook = `export async function resolve(spec, context, next) {
+    if (spec === "@huggingface/hub")
+      return { url: "data:text/javascript,throw new Error('@huggingface/hub was imported')", shortCircuit: true };
+    return next(spec, context);
+  }`;
+  const script = `
+    import { register } from "node:module";
+    register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hook)}));
+    await import(${JSON.stringify(pathToFileURL(path.join(repoRoot, "src/guard/index.ts")).href)});
+    const { resolveModel } = await import(${JSON.stringify(pathToFileURL(path.join(repoRoot, "src/model/resolve-model.ts")).href)});
+    const r = await resolveModel(${JSON.stringify(dir)});
+    process.stdout.write(r.kind);
+  `;
+  const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    cwd: repoRoot,
+    encoding: "utf8",
+  });
+  assert.equal(child.status, 0, child.stderr);
+  assert.equal(child.stdout, "hf-folder");
 });

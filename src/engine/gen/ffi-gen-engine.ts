@@ -236,11 +236,20 @@ export class FfiGenEngine implements GenEngine {
     await this.model.dispose();
   }
 
-  /** Append tokens to a sequence; resolves with the logits after each token in `outputAt` (default: the last). */
-  append(seq: FfiSequence, tokens: readonly number[], outputAt?: readonly number[]): Promise<Float32Array[]> {
+  /**
+   * Append tokens to a sequence; resolves with what `read` takes from the logits after each token in `outputAt`
+   * (default: the last). The rows are llama.cpp's own, read in place (GenDecodeBatcher.decode): `read` must not
+   * keep them.
+   */
+  append<T>(
+    seq: FfiSequence,
+    tokens: readonly number[],
+    outputAt: readonly number[] | undefined,
+    read: (rows: readonly Float32Array[]) => T,
+  ): Promise<T> {
     const pos = seq.tokens.length;
     seq.tokens.push(...tokens);
-    return this.batcher.decode(seq.id, tokens, pos, outputAt);
+    return this.batcher.decode(seq.id, tokens, pos, outputAt, read);
   }
 
   /** Forget the tokens of a sequence from `keep` on. */
@@ -261,7 +270,7 @@ export class FfiGenEngine implements GenEngine {
   }
 
   private loadPrefix(prefix: SharedPrefix): Promise<void> {
-    const ready = this.append(prefix.seq, prefix.ids).then(() => undefined);
+    const ready = this.append(prefix.seq, prefix.ids, undefined, () => undefined);
     prefix.ready = ready;
     this.counters.sharedPrefixEvaluations++;
     this.counters.sharedPrefixTokens += prefix.ids.length;
@@ -399,29 +408,32 @@ class FfiLease implements GenLease {
     readonly reusedTokens: number,
   ) {}
 
-  private async logitsAfter(tokens: readonly number[]): Promise<Float32Array> {
+  /**
+   * Evaluate `tokens` and hand `read` the logits after the last one, in place: `read` takes what it needs from the
+   * row, which is llama.cpp's own and not a copy (no 0.6 MB array per decode), and must not keep it.
+   */
+  private async logitsAfter<T>(tokens: readonly number[], read: (logits: Float32Array) => T): Promise<T> {
     if (tokens.length === 0) throw new Error("at least one token must be evaluated to read a distribution");
-    const [logits] = await this.engine.append(this.seq, tokens);
-    return logits!;
+    return this.engine.append(this.seq, tokens, undefined, (rows) => read(rows[0]!));
   }
 
   async appendAndScore(
     tokens: readonly number[],
     candidates: readonly number[],
   ): Promise<Map<number, number>> {
-    return candidateProbabilities(await this.logitsAfter(tokens), candidates);
+    return this.logitsAfter(tokens, (logits) => candidateProbabilities(logits, candidates));
   }
 
   async appendAndScoreAt(
     tokens: readonly number[],
     queries: readonly { index: number; candidates: readonly number[] }[],
   ): Promise<Map<number, number>[]> {
-    const rows = await this.engine.append(
+    return this.engine.append(
       this.seq,
       tokens,
       queries.map((q) => q.index),
+      (rows) => queries.map((q, i) => candidateProbabilities(rows[i]!, q.candidates)),
     );
-    return queries.map((q, i) => candidateProbabilities(rows[i]!, q.candidates));
   }
 
   async rollback(count: number): Promise<void> {
@@ -431,15 +443,16 @@ class FfiLease implements GenLease {
   }
 
   async appendAndDistribution(tokens: readonly number[]): Promise<Map<number, number>> {
-    const logits = await this.logitsAfter(tokens);
-    return candidateProbabilities(
-      logits,
-      Array.from({ length: logits.length }, (_, i) => i),
+    return this.logitsAfter(tokens, (logits) =>
+      candidateProbabilities(
+        logits,
+        Array.from({ length: logits.length }, (_, i) => i),
+      ),
     );
   }
 
   async evaluateOnly(tokens: readonly number[]): Promise<void> {
-    await this.logitsAfter(tokens);
+    return this.logitsAfter(tokens, () => undefined);
   }
 
   async generateGreedy(
@@ -451,9 +464,11 @@ class FfiLease implements GenLease {
     const out: number[] = [];
     let next: readonly number[] = prompt;
     while (out.length < maxTokens) {
-      const logits = await this.logitsAfter(next);
-      let best = 0;
-      for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+      const best = await this.logitsAfter(next, (logits) => {
+        let argmax = 0;
+        for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[argmax]!) argmax = i;
+        return argmax;
+      });
       if (stopAtEog && QWEN3_EOG.has(best)) break;
       out.push(best);
       next = [best];

@@ -14,12 +14,20 @@
  *
  * The target queues each call on the process-wide decode queue, one at a time: the batcher never has two decodes
  * running, and a round's calls are queued in the same tick, so no other work on the queue comes between them.
+ *
+ * Logits rows are read in place: each decode's `read` gets views into llama.cpp's output buffer while the decode
+ * is still the queue's current task, and returns what its request needs (a few probabilities, an argmax), so no
+ * vocabulary-sized row (0.6 MB with Qwen3) is copied per request and decode.
  */
 import type { DecodeItem } from "../llama-ffi/index.js";
 
 /** What the batcher drives: a logits context of the binding (LlamaFfiContext) or a stand-in in tests. */
 export interface GenBatchTarget {
-  decodeLogitsAt(items: readonly DecodeItem[]): Promise<Float32Array[][]>;
+  /**
+   * Decode `items` and run `read` on the logits rows (per item, those its `outputAt` lists) while they are valid:
+   * before any other decode can overwrite them (LlamaFfiContext.readLogits).
+   */
+  readLogits<T>(items: readonly DecodeItem[], read: (rows: Float32Array[][]) => T): Promise<T>;
   seqRemove(seq: number, fromPos: number, toPos?: number): Promise<void>;
   seqCopy(src: number, dst: number, fromPos?: number, toPos?: number): Promise<void>;
 }
@@ -56,7 +64,9 @@ interface DecodeOp {
   kind: "decode";
   item: DecodeItem;
   outputs: number;
-  resolve: (rows: Float32Array[]) => void;
+  /** Takes what the request needs from its rows, which it must not keep. */
+  read: (rows: readonly Float32Array[]) => unknown;
+  resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
 
@@ -96,15 +106,18 @@ export class GenDecodeBatcher {
   }
 
   /**
-   * Append `tokens` to sequence `seq` at positions `pos`, `pos + 1`, ...; resolves with the next-token logits
-   * after each token listed in `outputAt` (indices into `tokens`, ascending; default: the last).
+   * Append `tokens` to sequence `seq` at positions `pos`, `pos + 1`, ...; resolves with what `read` returns from
+   * the next-token logits after each token listed in `outputAt` (indices into `tokens`, ascending; default: the
+   * last). The rows `read` gets are views into the target's output buffer, valid only while it runs (it must not
+   * keep them); the default `read` returns copies. A `read` that throws rejects its own decode only.
    */
-  decode(
+  decode<T = Float32Array[]>(
     seq: number,
     tokens: readonly number[],
     pos: number,
     outputAt?: readonly number[],
-  ): Promise<Float32Array[]> {
+    read: (rows: readonly Float32Array[]) => T = copyRows as (rows: readonly Float32Array[]) => T,
+  ): Promise<T> {
     const at = outputAt ?? [tokens.length - 1];
     if (tokens.length === 0) return Promise.reject(new RangeError("a decode needs at least one token"));
     if (at.length > this.limits.maxOutputs) {
@@ -114,12 +127,13 @@ export class GenDecodeBatcher {
         ),
       );
     }
-    return new Promise((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       this.pending.push({
         kind: "decode",
         item: { seq, tokens, pos, outputAt: at },
         outputs: at.length,
-        resolve,
+        read,
+        resolve: resolve as (value: unknown) => void,
         reject,
       });
       this.schedule();
@@ -238,17 +252,34 @@ export class GenDecodeBatcher {
     if (new Set(batch.map((op) => op.item.seq)).size > 1) s.mergedDecodes++;
     s.maxSequencesPerDecode = Math.max(s.maxSequencesPerDecode, batch.length);
     s.maxTokensPerDecode = Math.max(s.maxTokensPerDecode, tokens);
-    let rows: Float32Array[][];
+    let read: ({ value: unknown } | { error: unknown })[];
     try {
-      rows = await this.target.decodeLogitsAt(batch.map((op) => op.item));
+      read = await this.target.readLogits(
+        batch.map((op) => op.item),
+        (rows) =>
+          batch.map((op, i) => {
+            try {
+              return { value: op.read(rows[i] ?? []) };
+            } catch (error) {
+              return { error };
+            }
+          }),
+      );
     } catch (error) {
       for (const op of batch) op.reject(error);
       return;
     }
     batch.forEach((op, i) => {
       const failed = kvErrors.get(op.item.seq);
+      const result = read[i]!;
       if (failed !== undefined) op.reject(failed);
-      else op.resolve(rows[i] ?? []);
+      else if ("error" in result) op.reject(result.error);
+      else op.resolve(result.value);
     });
   }
+}
+
+/** The default read of GenDecodeBatcher.decode: copies of the rows, which the caller may keep. */
+function copyRows(rows: readonly Float32Array[]): Float32Array[] {
+  return rows.map((row) => row.slice());
 }

@@ -44,9 +44,12 @@ export interface LlamaFfiContextOptions {
   /** Stop each graph after the final norm so the LM head never runs (embeddings contexts only). Default false. */
   skipLmHead?: boolean;
   /**
-   * Most outputs (logits rows) one decode may ask for. Default nBatch. A logits context that reads only the last
-   * token of each item should pass nSeqMax: the compute buffer then holds a few vocabulary-sized rows, not nBatch
-   * of them (~300 MiB at nBatch 512 with Qwen3's 151,936-token vocabulary).
+   * Most outputs one llama_decode call may ask for; longer inputs are split into several calls. llama.cpp's
+   * output buffer holds a vocabulary-sized row of logits per output (~0.6 MiB with Qwen3's 151,936 tokens: ~300 MiB
+   * for 512 outputs), zero-filled, so resident, and never shrunk; in an embeddings context those logits are never
+   * read (garbage with skipLmHead). Default: nBatch for a logits context (one that reads only the last token of each
+   * item should pass a few per sequence), nUbatch for an embeddings context (every position is an output; llama.cpp
+   * computes nUbatch tokens at a time anyway, so the split costs nothing).
    */
   nOutputsMax?: number;
 }
@@ -86,6 +89,8 @@ export class LlamaFfiContext {
     readonly embeddings: boolean,
     /** The LM-head skip callback, when enabled (its counters are instrumentation). */
     readonly lmHeadSkip: LmHeadSkip | null,
+    /** Most outputs one llama_decode call asks for (see LlamaFfiContextOptions.nOutputsMax). */
+    readonly nOutputsMax: number,
     /** One KV buffer shared by every sequence (the `kvUnified` option). */
     readonly kvUnified = false,
   ) {
@@ -112,6 +117,10 @@ export class LlamaFfiContext {
     const nSeqMax = positiveInt("nSeqMax", options.nSeqMax ?? 1);
     const threads = positiveInt("threads", options.threads ?? os.availableParallelism());
     const kvUnified = options.kvUnified ?? false;
+    const nOutputsMax = positiveInt(
+      "nOutputsMax",
+      Math.min(options.nOutputsMax ?? (embeddings ? nUbatch : nBatch), nBatch),
+    );
     // llama.cpp pads each sequence's share to 256 cells (and warns when n_ctx is not a multiple): do it here
     const nCtxCells = kvUnified ? nCtx : nSeqMax * Math.ceil(Math.ceil(nCtx / nSeqMax) / 256) * 256;
     if (options.skipLmHead && !embeddings) {
@@ -139,9 +148,7 @@ export class LlamaFfiContext {
       type_v: options.kvType === "f32" ? c.GGML_TYPE_F32 : c.GGML_TYPE_F16,
       kv_unified: kvUnified,
       no_perf: true,
-      ...(options.nOutputsMax !== undefined
-        ? { n_outputs_max: positiveInt("nOutputsMax", options.nOutputsMax) }
-        : {}),
+      n_outputs_max: nOutputsMax,
     });
     const skip = options.skipLmHead ? new LmHeadSkip() : null;
     if (skip) params.cb_eval = skip.pointer;
@@ -160,7 +167,7 @@ export class LlamaFfiContext {
       );
     }
     model.attachContext(1);
-    return new LlamaFfiContext(model, handle, embeddings, skip, kvUnified);
+    return new LlamaFfiContext(model, handle, embeddings, skip, nOutputsMax, kvUnified);
   }
 
   private get native(): LlamaNative {
@@ -228,8 +235,26 @@ export class LlamaFfiContext {
    * order): one decode can read several positions (e.g. to verify speculated tokens).
    */
   async decodeLogitsAt(items: readonly DecodeItem[]): Promise<Float32Array[][]> {
+    this.checkLogitsItems("decodeLogitsAt", items);
+    return this.run(items, "last");
+  }
+
+  /**
+   * Like decodeLogitsAt, but the rows are not copied: `read` gets them as views into llama.cpp's output buffer
+   * (per item, the logits after each token of its `outputAt`, or after its last token). They are valid only while
+   * `read` runs — it runs inside the decode queue, so no other decode can overwrite them — and must not be kept:
+   * return what is needed from them. Reading a few values of a 151,936-token row this way spares a 0.6 MB array
+   * per decode (garbage that piled up outside the JS heap until the next GC). `read` runs only after a successful
+   * decode.
+   */
+  async readLogits<T>(items: readonly DecodeItem[], read: (rows: Float32Array[][]) => T): Promise<T> {
+    this.checkLogitsItems("readLogits", items);
+    return this.runThen(items, "last", true, read);
+  }
+
+  private checkLogitsItems(method: string, items: readonly DecodeItem[]): void {
     if (this.embeddings)
-      throw new LlamaFfiInputError("decodeLogitsAt() needs a context created with embeddings: false");
+      throw new LlamaFfiInputError(`${method}() needs a context created with embeddings: false`);
     for (const [i, item] of items.entries()) {
       const at = item.outputAt ?? [];
       if (
@@ -240,7 +265,6 @@ export class LlamaFfiContext {
         throw new LlamaFfiInputError(`items[${i}].outputAt must be ascending indices into its tokens`);
       }
     }
-    return this.run(items, "last");
   }
 
   /** Highest position held in the KV cache for `seq`, or -1 when it is empty. */
@@ -351,22 +375,34 @@ export class LlamaFfiContext {
   }
 
   private run(items: readonly DecodeItem[], outputs: "all" | "last"): Promise<Float32Array[][]> {
+    return this.runThen(items, outputs, false, (rows) => rows);
+  }
+
+  /** Decode in the queue, then `then` the rows, still in the queue (views stay valid while it runs). */
+  private runThen<T>(
+    items: readonly DecodeItem[],
+    outputs: "all" | "last",
+    views: boolean,
+    then: (rows: Float32Array[][]) => T,
+  ): Promise<T> {
     this.validate(items);
     return llamaDecodeQueue.run(async () => {
       const ctx = this.ctx;
       this.busy = true;
       try {
-        return await this.decodeAll(ctx, items, outputs);
+        return then(await this.decodeAll(ctx, items, outputs, views));
       } finally {
         this.busy = false;
       }
     });
   }
 
+  /** `views`: the rows of the last llama_decode call are views into llama.cpp's buffer (earlier ones are copied). */
   private async decodeAll(
     ctx: Ptr,
     items: readonly DecodeItem[],
     outputs: "all" | "last",
+    views: boolean,
   ): Promise<Float32Array[][]> {
     const n = this.native;
     // positions are read when the task runs: earlier queued decodes may have extended the sequences
@@ -388,9 +424,16 @@ export class LlamaFfiContext {
     }
     const result: Float32Array[][] = items.map(() => []);
     const width = outputs === "all" ? this.nEmbd : this.nVocab;
+    // Calls of at most nBatch tokens and nOutputsMax outputs (llama.cpp sizes its output buffer by the outputs).
     const nBatch = this.tokenView.length;
-    for (let start = 0; start < rows.length; start += nBatch) {
-      const chunk = rows.slice(start, start + nBatch);
+    for (let start = 0, end = 0; start < rows.length; start = end) {
+      let outputsInChunk = 0;
+      while (end < rows.length && end - start < nBatch) {
+        if (rows[end]!.output && outputsInChunk === this.nOutputsMax) break;
+        if (rows[end]!.output) outputsInChunk++;
+        end++;
+      }
+      const chunk = rows.slice(start, end);
       chunk.forEach((r, j) => {
         this.tokenView[j] = r.token;
         this.posView[j] = r.pos;
@@ -415,7 +458,10 @@ export class LlamaFfiContext {
           throw new LlamaFfiNativeError(
             `llama.cpp returned no ${outputs === "all" ? "hidden state" : "logits"} for batch row ${j}`,
           );
-        (result[r.item] as Float32Array[]).push(new Float32Array(koffi.view(ptr, width * 4).slice(0)));
+        const row = koffi.view(ptr, width * 4);
+        (result[r.item] as Float32Array[]).push(
+          new Float32Array(views && end === rows.length ? row : row.slice(0)),
+        );
       });
     }
     return result;

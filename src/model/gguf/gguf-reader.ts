@@ -55,7 +55,8 @@ const WINDOW = 1 << 20;
 
 /** Sequential little-endian reads from a file descriptor through a sliding buffer. */
 class Cursor {
-  private buf = Buffer.alloc(0);
+  private window = Buffer.alloc(0);
+  private buf = this.window;
   private bufStart = 0; // file offset of buf[0]
   pos = 0;
   constructor(
@@ -69,13 +70,17 @@ class Cursor {
     const rel = this.pos - this.bufStart;
     if (rel >= 0 && rel + n <= this.buf.length) return rel;
     const len = Math.min(Math.max(n, WINDOW), this.size - this.pos);
-    this.buf = Buffer.alloc(len);
+    // One window, refilled in place (every read copies out of it): a new 1 MiB buffer per window left ~5 MiB of
+    // garbage outside the JS heap per pass over Qwen3's vocabulary.
+    if (this.window.length < len) this.window = Buffer.allocUnsafeSlow(len);
+    this.buf = this.window.subarray(0, 0); // nothing valid until the read completes
     let done = 0;
     while (done < len) {
-      const r = fs.readSync(this.fd, this.buf, done, len - done, this.pos + done);
+      const r = fs.readSync(this.fd, this.window, done, len - done, this.pos + done);
       if (r <= 0) throw new GgufReadError(`${this.file}: read failed at offset ${this.pos + done}`);
       done += r;
     }
+    this.buf = this.window.subarray(0, len);
     this.bufStart = this.pos;
     return 0;
   }
@@ -472,4 +477,81 @@ export class GgufFile {
     if (this.fd !== undefined) fs.closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+/** What {@link visitGgufMetadata} does with each metadata value. */
+export interface GgufMetadataVisitor {
+  /** A value that is not an array. */
+  value?(key: string, value: GgufValue): void;
+  /**
+   * An array of `length` items of `itemType`: return a function that receives each item in order (nested arrays
+   * as GgufValue), or undefined to skip the array without decoding it.
+   */
+  array?(
+    key: string,
+    itemType: GgufValueType,
+    length: number,
+  ): ((item: GgufArrayItem, index: number) => void) | undefined;
+}
+
+/**
+ * Read a GGUF file's metadata one value at a time, keeping none of it: a 150k-token vocabulary reaches the
+ * visitor item by item, where GgufFile.open builds every array (and keeps them all until the whole header is
+ * read), and arrays the visitor does not want are skipped undecoded. Tensor infos are not read. Throws
+ * GgufReadError like GgufFile.open (bad magic or version, a header running past the end of the file).
+ */
+export function visitGgufMetadata(filePath: string, visitor: GgufMetadataVisitor): void {
+  const fd = fs.openSync(filePath, "r");
+  try {
+    const size = fs.fstatSync(fd).size;
+    const c = new Cursor(fd, size, filePath);
+    if (size < 24 || c.u32() !== GGUF_MAGIC)
+      throw new GgufReadError(`${filePath}: not a GGUF file (bad magic)`);
+    const version = c.u32();
+    if (version !== 2 && version !== 3) {
+      throw new GgufReadError(`${filePath}: GGUF version ${version} is not supported (expected 2 or 3)`);
+    }
+    c.count("tensor count");
+    const kvCount = c.count("metadata count");
+    for (let i = 0; i < kvCount; i++) {
+      const key = c.str();
+      const type = typeOf(c.u32(), filePath);
+      if (type !== "array") {
+        const value = readScalar(c, type);
+        visitor.value?.(key, { type, value } as GgufValue);
+        continue;
+      }
+      const itemType = typeOf(c.u32(), filePath);
+      const n = c.count("array length");
+      const onItem = visitor.array?.(key, itemType, n);
+      if (!onItem) {
+        const itemSize = FIXED_SIZE[itemType];
+        if (itemSize !== undefined) c.skip(n * itemSize);
+        else for (let k = 0; k < n; k++) skipValue(c, itemType, filePath, 1);
+        continue;
+      }
+      for (let k = 0; k < n; k++) {
+        onItem(itemType === "array" ? readArray(c, filePath, 1) : readScalar(c, itemType), k);
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * A GGUF file's metadata without the items of its arrays (architecture, sizes, the chat template, markers...),
+ * read with visitGgufMetadata: arrays are listed with their item type and no items, skipped undecoded, where
+ * GgufFile.open builds them (~90 MB of transient JS heap for Qwen3's vocabulary).
+ */
+export function readGgufScalars(filePath: string): GgufMetadata {
+  const values: GgufMetadata = new Map();
+  visitGgufMetadata(filePath, {
+    value: (key, value) => values.set(key, value),
+    array: (key, itemType) => {
+      values.set(key, { type: "array", itemType, value: [] });
+      return undefined;
+    },
+  });
+  return values;
 }

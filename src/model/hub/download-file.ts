@@ -8,12 +8,11 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { downloadFile } from "@huggingface/hub";
 import { ContentHasher, expectedChecksum } from "./checksum.js";
 import { ChecksumMismatchError, HubError, HubHttpError } from "./errors.js";
 import type { RepoFile } from "./file-selection.js";
 import { PARTIAL_SUFFIX } from "./hub-cache.js";
-import { networkFailureReason, toHubError } from "./hub-fetch.js";
+import { hubClient, networkFailureReason, toHubError } from "./hub-fetch.js";
 
 export interface DownloadFileParams {
   repo: string;
@@ -108,6 +107,7 @@ async function transfer(
   offset: number,
   hasher: ContentHasher | null,
 ): Promise<number> {
+  const { downloadFile } = await hubClient();
   let blob: Blob | null;
   try {
     blob = await downloadFile({

@@ -3,8 +3,21 @@
  * unreachable or black-holed endpoint fails in seconds instead of hanging, and a translation of low-level
  * network failures into HubUnreachableError / HubHttpError with messages that say what to do.
  */
-import { HubApiError } from "@huggingface/hub";
 import { HubError, HubHttpError, HubUnreachableError } from "./errors.js";
+
+type HubClient = typeof import("@huggingface/hub");
+
+let client: Promise<HubClient> | undefined;
+let loadedClient: HubClient | undefined;
+
+/**
+ * @huggingface/hub, imported on first use: only a pull from the hub needs it, and importing it costs ~8 MiB of
+ * resident memory (5 MiB of it buffers) that a guard on a local model would carry for nothing.
+ */
+export function hubClient(): Promise<HubClient> {
+  client ??= import("@huggingface/hub").then((m) => (loadedClient = m));
+  return client;
+}
 
 export interface HubFetchOptions {
   /** Deadline in ms from sending a request to receiving its response headers. */
@@ -78,7 +91,8 @@ export function networkFailureReason(error: unknown): string | null {
 /** Map what @huggingface/hub or fetch threw into our typed errors; leaves HubErrors and unknown errors alone. */
 export function toHubError(error: unknown, endpoint: string, what: string): unknown {
   if (error instanceof HubError) return error;
-  if (error instanceof HubApiError) {
+  // only @huggingface/hub throws HubApiError: none can exist before it is imported
+  if (loadedClient && error instanceof loadedClient.HubApiError) {
     return new HubHttpError(error.statusCode, error.url, httpMessage(error.statusCode, what, error.message), {
       cause: error,
     });

@@ -9,11 +9,10 @@
  *
  * If the hub cannot be reached but the revision was pulled before, the cached snapshot is used.
  */
-import { listFiles, modelInfo } from "@huggingface/hub";
 import { downloadVerifiedFile } from "./download-file.js";
 import { HubError, supplyByPathHint, HubUnreachableError } from "./errors.js";
 import { selectModelFiles, type RepoFile, type SnapshotKind } from "./file-selection.js";
-import { createHubFetch, toHubError } from "./hub-fetch.js";
+import { createHubFetch, hubClient, toHubError } from "./hub-fetch.js";
 import {
   findCachedSnapshot,
   readSnapshot,
@@ -97,6 +96,7 @@ export async function pullModel(spec: string, opts: PullOptions = {}): Promise<P
   const laterFetch = createHubFetch({ headersTimeoutMs: opts.requestTimeoutMs ?? 30_000 });
   const auth = settings.token ? { accessToken: settings.token } : {};
 
+  const { listFiles, modelInfo } = await hubClient();
   let commit: string;
   try {
     const info = await modelInfo({

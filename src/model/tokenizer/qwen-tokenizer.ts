@@ -5,13 +5,16 @@
 import type { PromptSegment } from "../../core/segments.js";
 import { AddedTokenMatcher } from "./added-tokens.js";
 import { BytePairEncoder } from "./bpe.js";
-import { BYTE_TO_CHAR, byteLevelToBytes, bytesToByteLevel } from "./byte-level.js";
-import { TokenizerFormatError, TokenizerUsageError } from "./errors.js";
+import { byteLevelToBytes, bytesToByteLevel } from "./byte-level.js";
+import { TokenizerUsageError } from "./errors.js";
 import { normalizeText, type NormalizerKind } from "./normalizer.js";
 import { splitPieces } from "./pre-tokenizer.js";
 import { IncrementalTokenizer, type IncrementalTokenizerOptions } from "./incremental-tokenizer.js";
 import { encodeSegmentsWith, type SegmentEncoding } from "./segment-encoder.js";
+import type { TokenTable } from "./token-table.js";
 import {
+  byteTokenIds,
+  resolveMerges,
   specFromTokenizerJson,
   specFromVocabulary,
   type AddedToken,
@@ -40,8 +43,8 @@ export class QwenTokenizer {
   /** Added tokens, by increasing id. */
   readonly addedTokens: readonly AddedToken[];
 
-  private readonly tokens: readonly (string | undefined)[];
-  private readonly bpeVocab: Map<string, number>;
+  /** Token strings by id and the BPE index. */
+  private readonly table: TokenTable;
   private readonly bpe: BytePairEncoder;
   private readonly matcher: AddedTokenMatcher;
   private readonly addedById = new Map<number, AddedToken>();
@@ -52,37 +55,14 @@ export class QwenTokenizer {
   private longestBpeToken = 0;
 
   private constructor(spec: TokenizerSpec) {
-    this.tokens = spec.tokens;
-    this.vocabSize = spec.tokens.length;
+    this.table = spec.table;
+    this.vocabSize = spec.table.size;
     this.normalizer = spec.normalizer;
-    this.bpeVocab = spec.bpeVocab;
     this.addedTokens = [...spec.added].sort((a, b) => a.id - b.id);
     for (const t of this.addedTokens) this.addedById.set(t.id, t);
     this.matcher = new AddedTokenMatcher(this.addedTokens);
-
-    const byteIds = new Int32Array(256);
-    for (let b = 0; b < 256; b++) {
-      const id = spec.bpeVocab.get(BYTE_TO_CHAR[b]!);
-      if (id === undefined) {
-        throw new TokenizerFormatError(
-          `vocabulary lacks the byte-level token ${JSON.stringify(BYTE_TO_CHAR[b])} for byte 0x${b.toString(16)}: ` +
-            "byte-level BPE needs all 256 byte tokens",
-        );
-      }
-      byteIds[b] = id;
-    }
-    const merges = spec.merges.map(([a, b], rank): [number, number, number] => {
-      const left = spec.bpeVocab.get(a);
-      const right = spec.bpeVocab.get(b);
-      const merged = spec.bpeVocab.get(a + b);
-      if (left === undefined || right === undefined || merged === undefined) {
-        throw new TokenizerFormatError(
-          `merge #${rank} "${a} ${b}" uses or makes a token missing from the vocabulary`,
-        );
-      }
-      return [left, right, merged];
-    });
-    this.bpe = new BytePairEncoder(byteIds, merges, this.vocabSize);
+    const byteIds = byteTokenIds(spec.table);
+    this.bpe = new BytePairEncoder(byteIds, resolveMerges(spec.table, spec.merges));
   }
 
   /** Build from a Hugging Face tokenizer.json (parsed object or file path). */
@@ -93,6 +73,11 @@ export class QwenTokenizer {
   /** Build from raw vocabulary arrays (GGUF `tokenizer.ggml.tokens` / `.merges` / `.token_type`). */
   static fromVocabulary(vocabulary: RawVocabulary): QwenTokenizer {
     return new QwenTokenizer(specFromVocabulary(vocabulary));
+  }
+
+  /** @internal Build from a checked spec (specFromTokenTable: a GGUF vocabulary read as it streams). */
+  static fromSpec(spec: TokenizerSpec): QwenTokenizer {
+    return new QwenTokenizer(spec);
   }
 
   /** Token ids of `text`. See EncodeOptions.specials. */
@@ -161,7 +146,7 @@ export class QwenTokenizer {
   tokenToBytes(id: number): Uint8Array {
     const cached = this.bytesCache[id];
     if (cached !== undefined) return cached;
-    const token = Number.isInteger(id) ? this.tokens[id] : undefined;
+    const token = this.table.token(id);
     if (token === undefined)
       throw new TokenizerUsageError(`token id ${id} is not in the vocabulary (size ${this.vocabSize})`);
     const bytes = this.addedById.has(id)
@@ -173,12 +158,12 @@ export class QwenTokenizer {
 
   /** The vocabulary string of a token id (byte-level form for BPE tokens), or undefined. */
   idToToken(id: number): string | undefined {
-    return this.tokens[id];
+    return this.table.token(id);
   }
 
   /** Id of an added token by content (e.g. "<|im_end|>") or of a BPE token by its byte-level string. */
   tokenToId(token: string): number | undefined {
-    return this.addedTokens.find((t) => t.content === token)?.id ?? this.bpeVocab.get(token);
+    return this.addedTokens.find((t) => t.content === token)?.id ?? this.table.bpeId(token);
   }
 
   /** Id of an added token; throws when the vocabulary has none with that content. */
@@ -222,7 +207,7 @@ export class QwenTokenizer {
    */
   tokenPrefixStart(bytes: Uint8Array, until = bytes.length): number {
     if (this.sortedBpeTokens === undefined) {
-      this.sortedBpeTokens = [...this.bpeVocab.keys()].sort();
+      this.sortedBpeTokens = [...this.table.bpeTokens()].sort();
       for (const t of this.sortedBpeTokens) this.longestBpeToken = Math.max(this.longestBpeToken, t.length);
     }
     const sorted = this.sortedBpeTokens;

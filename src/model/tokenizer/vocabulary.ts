@@ -7,6 +7,8 @@ import fs from "node:fs";
 import { TokenizerFormatError } from "./errors.js";
 import type { NormalizerKind } from "./normalizer.js";
 import { QWEN2_SPLIT_PATTERN } from "./pre-tokenizer.js";
+import { BYTE_TO_CHAR } from "./byte-level.js";
+import { TokenTableBuilder, type TokenTable } from "./token-table.js";
 
 /** A token matched literally in template text before BPE (tokenizer.json `added_tokens`, GGUF control/user-defined). */
 export interface AddedToken {
@@ -39,18 +41,20 @@ export interface RawVocabulary {
    * Type of each token (GgufTokenType): 1 normal, 3 control (a special added token), 4 user-defined (a non-special
    * added token), 5 unused (never produced nor matched). Omitted: every token is normal.
    */
-  tokenTypes?: readonly number[];
+  tokenTypes?: ArrayLike<number>;
   /** Text normalizer; Qwen2/Qwen3 use NFC (the default). */
   normalizer?: NormalizerKind;
 }
 
 /** Checked, resolved form used to build the tokenizer. */
 export interface TokenizerSpec {
-  /** Token string by id (undefined for ids with no token). */
-  tokens: (string | undefined)[];
-  /** BPE vocabulary: byte-level string → id (added and unused tokens excluded). */
-  bpeVocab: Map<string, number>;
-  merges: [string, string][];
+  /** Token strings by id, and the BPE index: byte-level string → id (added and unused tokens excluded). */
+  table: TokenTable;
+  /**
+   * Merge list in rank order: as given, each entry checked and resolved while the tokenizer is built, one at a time
+   * (no array of 151k pairs first); or already resolved to [left, right, merged] id triples (see MergeResolver).
+   */
+  merges: readonly MergeEntry[] | Int32Array;
   added: AddedToken[];
   normalizer: NormalizerKind;
 }
@@ -149,7 +153,7 @@ export function specFromTokenizerJson(pathOrObject: string | object): TokenizerS
   const normalizer = readNormalizer(json.normalizer);
 
   const tokens: (string | undefined)[] = [];
-  const bpeVocab = new Map<string, number>();
+  const bpeVocab = new Map<string, number>(); // transient: the table below is what the tokenizer keeps
   for (const [token, id] of Object.entries(model.vocab)) {
     if (typeof id !== "number" || !Number.isInteger(id) || id < 0)
       fail(`vocab id of ${JSON.stringify(token)} is not an id`);
@@ -174,8 +178,10 @@ export function specFromTokenizerJson(pathOrObject: string | object): TokenizerS
     tokens[t.id] = t.content;
     added.push({ id: t.id, content: t.content, special: t.special === true });
   });
-  const merges = (model.merges as MergeEntry[]).map(parseMerge);
-  return { tokens, bpeVocab, merges, added, normalizer };
+  const builder = new TokenTableBuilder(tokens.length);
+  for (let id = 0; id < tokens.length; id++) builder.push(tokens[id]);
+  for (const id of bpeVocab.values()) builder.markBpe(id);
+  return { table: builder.build(), merges: model.merges as MergeEntry[], added, normalizer };
 }
 
 /** Check raw arrays (GGUF layout). */
@@ -184,33 +190,124 @@ export function specFromVocabulary(vocab: RawVocabulary): TokenizerSpec {
     fail("vocabulary tokens must be a non-empty array");
   if (!Array.isArray(vocab.merges)) fail("vocabulary merges must be an array");
   const types = vocab.tokenTypes;
-  if (types !== undefined && types.length !== vocab.tokens.length) {
-    fail(`tokenTypes has ${types.length} entries for ${vocab.tokens.length} tokens`);
-  }
-  const tokens: (string | undefined)[] = [];
-  const bpeVocab = new Map<string, number>();
-  const added: AddedToken[] = [];
+  checkTypeCount(types, vocab.tokens.length);
+  const builder = new TokenTableBuilder(vocab.tokens.length);
+  const added: PendingAdded[] = [];
   vocab.tokens.forEach((token, id) => {
     if (typeof token !== "string") fail(`token ${id} is not a string`);
-    const type = types?.[id] ?? GgufTokenType.normal;
-    tokens[id] = token;
-    switch (type) {
-      case GgufTokenType.normal:
-        if (!bpeVocab.has(token)) bpeVocab.set(token, id);
-        break;
-      case GgufTokenType.control:
-      case GgufTokenType.userDefined:
-        if (token.length === 0) fail(`token ${id} is an empty control/user-defined token`);
-        added.push({ id, content: token, special: type === GgufTokenType.control });
-        break;
-      case GgufTokenType.unused:
-        break;
-      default:
-        fail(
-          `token ${id} has type ${type}: byte-level BPE supports 1 normal, 3 control, 4 user-defined, 5 unused`,
-        );
-    }
+    builder.push(token);
+    classifyToken(builder, id, types?.[id] ?? GgufTokenType.normal, added);
   });
-  const merges = vocab.merges.map(parseMerge);
-  return { tokens, bpeVocab, merges, added, normalizer: vocab.normalizer ?? "NFC" };
+  return finishSpec(builder, added, vocab.merges, vocab.normalizer);
+}
+
+/**
+ * Check a vocabulary whose tokens were pushed into `builder` as they were read (a GGUF header, streamed), with
+ * the token types read after them: the checks and errors of specFromVocabulary.
+ */
+export function specFromTokenTable(
+  builder: TokenTableBuilder,
+  types: ArrayLike<number> | undefined,
+  merges: readonly MergeEntry[] | Int32Array,
+  normalizer?: NormalizerKind,
+): TokenizerSpec {
+  if (builder.size === 0) fail("vocabulary tokens must be a non-empty array");
+  checkTypeCount(types, builder.size);
+  const added: PendingAdded[] = [];
+  for (let id = 0; id < builder.size; id++) {
+    classifyToken(builder, id, types?.[id] ?? GgufTokenType.normal, added);
+  }
+  return finishSpec(builder, added, merges, normalizer);
+}
+
+interface PendingAdded {
+  id: number;
+  special: boolean;
+}
+
+function checkTypeCount(types: ArrayLike<number> | undefined, count: number): void {
+  if (types !== undefined && types.length !== count) {
+    fail(`tokenTypes has ${types.length} entries for ${count} tokens`);
+  }
+}
+
+/** Index token `id` as BPE, list it as added, or leave it unused, by its GGUF type. */
+function classifyToken(builder: TokenTableBuilder, id: number, type: number, added: PendingAdded[]): void {
+  switch (type) {
+    case GgufTokenType.normal:
+      builder.markBpe(id); // a repeated string keeps its first id
+      break;
+    case GgufTokenType.control:
+    case GgufTokenType.userDefined:
+      if (builder.tokenLength(id) === 0) fail(`token ${id} is an empty control/user-defined token`);
+      added.push({ id, special: type === GgufTokenType.control });
+      break;
+    case GgufTokenType.unused:
+      break;
+    default:
+      fail(
+        `token ${id} has type ${type}: byte-level BPE supports 1 normal, 3 control, 4 user-defined, 5 unused`,
+      );
+  }
+}
+
+function finishSpec(
+  builder: TokenTableBuilder,
+  pending: readonly PendingAdded[],
+  merges: readonly MergeEntry[] | Int32Array,
+  normalizer: NormalizerKind | undefined,
+): TokenizerSpec {
+  const table = builder.build();
+  const added = pending.map(({ id, special }) => ({ id, content: table.token(id)!, special }));
+  return { table, merges, added, normalizer: normalizer ?? "NFC" };
+}
+
+/** The id of each byte's one-character token. @throws TokenizerFormatError when the vocabulary lacks one. */
+export function byteTokenIds(table: TokenTable): Int32Array {
+  const byteIds = new Int32Array(256);
+  for (let b = 0; b < 256; b++) {
+    const id = table.bpeId(BYTE_TO_CHAR[b]!);
+    if (id === undefined) {
+      fail(
+        `vocabulary lacks the byte-level token ${JSON.stringify(BYTE_TO_CHAR[b])} for byte 0x${b.toString(16)}: ` +
+          "byte-level BPE needs all 256 byte tokens",
+      );
+    }
+    byteIds[b] = id;
+  }
+  return byteIds;
+}
+
+/** Merges resolved to [left, right, merged] id triples (flat, by rank) one entry at a time. */
+export class MergeResolver {
+  readonly triples: Int32Array;
+
+  constructor(
+    private readonly table: TokenTable,
+    count: number,
+  ) {
+    this.triples = new Int32Array(3 * count);
+  }
+
+  /** Resolve merge `rank`. @throws TokenizerFormatError for a malformed merge or one using a missing token. */
+  add(entry: MergeEntry, rank: number): void {
+    const [a, b] = parseMerge(entry, rank);
+    const left = this.table.bpeId(a);
+    const right = this.table.bpeId(b);
+    const merged = this.table.bpeId(a + b);
+    if (left === undefined || right === undefined || merged === undefined) {
+      fail(`merge #${rank} "${a} ${b}" uses or makes a token missing from the vocabulary`);
+    }
+    this.triples[3 * rank] = left;
+    this.triples[3 * rank + 1] = right;
+    this.triples[3 * rank + 2] = merged;
+  }
+}
+
+/** A spec's merges as id triples (resolved here when given as entries). */
+export function resolveMerges(table: TokenTable, merges: readonly MergeEntry[] | Int32Array): Int32Array {
+  if (merges instanceof Int32Array) return merges;
+  const resolver = new MergeResolver(table, merges.length);
+  for (let rank = 0; rank < merges.length; rank++) resolver.add(merges[rank]!, rank);
+  return resolver.triples;
 }
