@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
@@ -75,4 +76,35 @@ test("the dependency scan sees static, dynamic, type-only and resolved imports, 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("every package the lock file installs supports the Node versions package.json promises (npm ci warns no EBADENGINE)", () => {
+  // semver is node-llama-cpp's own dependency (the lock pins it); npm compares engines with it too
+  const semver = createRequire(import.meta.url)("semver") as {
+    minVersion(range: string): { version: string } | null;
+    validRange(range: string): string | null;
+    satisfies(version: string, range: string): boolean;
+  };
+  const promised = (
+    JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as {
+      engines: { node: string };
+    }
+  ).engines.node;
+  const lowest = semver.minVersion(promised)!.version;
+  const lock = JSON.parse(fs.readFileSync(path.join(repoRoot, "package-lock.json"), "utf8")) as {
+    packages: Record<string, { engines?: { node?: string } | string[]; optional?: boolean; dev?: boolean }>;
+  };
+  const refused = Object.entries(lock.packages).flatMap(([where, p]) => {
+    const range = !Array.isArray(p.engines) ? p.engines?.node : undefined;
+    if (!where || p.optional || range === undefined || semver.validRange(range) === null) return [];
+    // what a user installs must run on the oldest Node promised; the development tools on the Node running here
+    const runs =
+      semver.satisfies(process.version, range) && (p.dev === true || semver.satisfies(lowest, range));
+    return runs ? [] : [`${where} (node ${range})`];
+  });
+  assert.deepEqual(
+    refused,
+    [],
+    `packages that need a newer Node than ${promised}: pin older ones (overrides)`,
+  );
 });
