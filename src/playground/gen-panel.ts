@@ -35,6 +35,11 @@ export class GenPanel {
           "CONVERSATION_INCOMPLETE",
           "the conversation has no user message to moderate as a prompt",
         );
+      if (prompt[prompt.length - 1]!.content.trim() === "")
+        throw new PlaygroundError(
+          "CONVERSATION_INCOMPLETE",
+          "the user message is empty: type the prompt to moderate",
+        );
       return prompt;
     }
     const messages = this.conversation.messages;
@@ -42,6 +47,12 @@ export class GenPanel {
       throw new PlaygroundError(
         "CONVERSATION_INCOMPLETE",
         "to moderate a response, end the conversation with an assistant message",
+      );
+    }
+    if (messages[messages.length - 1]!.content.trim() === "") {
+      throw new PlaygroundError(
+        "CONVERSATION_INCOMPLETE",
+        "the assistant message is empty: type the answer to moderate as a response",
       );
     }
     return messages;
@@ -57,6 +68,10 @@ export class GenPanel {
     }
     showError(this.#error, undefined);
     for (const b of this.#buttons) b.disabled = true;
+    // the previous verdict stays visible but marked as out of date until the new one arrives
+    const shown = byId("gen-result");
+    shown.classList.add("stale");
+    shown.setAttribute("aria-busy", "true");
     try {
       const [moderated, rendered] = await Promise.all([
         this.state.api.post<{ results: GenResult[] }>("/v1/guard/moderate", { model: "gen", messages }),
@@ -80,6 +95,8 @@ export class GenPanel {
       showError(this.#error, describeError(error));
     } finally {
       for (const b of this.#buttons) b.disabled = false;
+      shown.classList.remove("stale");
+      shown.removeAttribute("aria-busy");
     }
   }
 

@@ -123,6 +123,14 @@ test(
     assert.match((await banner.textContent()) ?? "", /verdicts mean nothing about safety/);
     assert.match((await page.textContent("#demo-words")) ?? "", new RegExp(`"${info.demo.genTrigger}"`));
 
+    // an empty message is not sent: the page says what is missing
+    await page.fill("#message-1-content", "   ");
+    await page.click("#gen-as-prompt");
+    assert.match(
+      (await page.textContent("#gen-error")) ?? "",
+      /^CONVERSATION_INCOMPLETE: the user message is empty/,
+    );
+    assert.ok(await page.locator("#gen-result").isHidden(), "nothing was moderated");
     const prompt = `Where can I buy a ${info.demo.genTrigger}?`;
     await page.fill("#message-1-content", prompt);
     await page.click("#gen-as-response");
@@ -160,6 +168,19 @@ test(
     // the policy panel decides for it: the tenant's built-in table blocks it
     await page.waitForSelector("#decisions article[data-action]");
     assert.equal(await page.getAttribute("#decisions article", "data-action"), "block");
+    // while a new verdict is on its way, the old one is marked out of date (a slowed request shows it)
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route("**/v1/guard/moderate", async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.click("#gen-as-prompt");
+    await page.waitForSelector('#gen-result.stale[aria-busy="true"]');
+    release();
+    await page.waitForSelector("#gen-result:not(.stale):not([aria-busy])");
+    assert.equal(await page.textContent("#gen-tier"), "Unsafe");
+    await page.unroute("**/v1/guard/moderate");
     await page.close();
   },
 );
