@@ -68,7 +68,7 @@ export class GenPanel {
     }
     showError(this.#error, undefined);
     for (const b of this.#buttons) b.disabled = true;
-    // the previous verdict stays visible but marked as out of date until the new one arrives
+    // the previous verdict stays visible but marked as out of date until a new one replaces it
     const shown = byId("gen-result");
     shown.classList.add("stale");
     shown.setAttribute("aria-busy", "true");
@@ -80,6 +80,7 @@ export class GenPanel {
       const result = moderated.results[0]!;
       this.state.gen = { result, rendered };
       this.#show(result, rendered);
+      shown.classList.remove("stale");
       this.state.emit("verdicts");
       void this.state.refreshDecisions();
       const v = result.verdict;
@@ -95,8 +96,7 @@ export class GenPanel {
       showError(this.#error, describeError(error));
     } finally {
       for (const b of this.#buttons) b.disabled = false;
-      shown.classList.remove("stale");
-      shown.removeAttribute("aria-busy");
+      shown.removeAttribute("aria-busy"); // after a failure the old verdict stays dimmed: it is not this input's
     }
   }
 

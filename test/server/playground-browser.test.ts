@@ -61,13 +61,19 @@ async function until(page: Page, expression: string, timeoutMs = 10_000): Promis
   }
 }
 
+/** True while a test makes requests fail on purpose (page.route → abort). */
+let abortingRequests = false;
+
 /** A new tab on the page, the key given; `keyboard`: the key typed and submitted with the keyboard only. */
 async function openPage(options: { keyboard?: boolean } = {}): Promise<Page> {
   const page = await browser.newPage();
   await page.setViewportSize({ width: 1280, height: 900 });
   page.on("pageerror", (e) => pageErrors.push(`pageerror: ${e.message}`));
   page.on("console", (m) => {
-    if (m.type() === "error" && !/status of 401/.test(m.text())) pageErrors.push(`console: ${m.text()}`);
+    if (m.type() !== "error" || /status of 401/.test(m.text())) return;
+    // a request a test aborts on purpose is reported by the browser, not by the page
+    if (abortingRequests && /net::ERR_FAILED/.test(m.text())) return;
+    pageErrors.push(`console: ${m.text()}`);
   });
   await page.goto(`${server.base}/`);
   // keys are required: the page asks for one, focused
@@ -181,6 +187,14 @@ test(
     await page.waitForSelector("#gen-result:not(.stale):not([aria-busy])");
     assert.equal(await page.textContent("#gen-tier"), "Unsafe");
     await page.unroute("**/v1/guard/moderate");
+    // a request that fails leaves the old verdict dimmed (it is not the current input's) beside the error
+    abortingRequests = true;
+    await page.route("**/v1/guard/moderate", (route) => route.abort());
+    await page.click("#gen-as-prompt");
+    await until(page, "document.getElementById('gen-error').textContent.startsWith('NETWORK_ERROR')");
+    await page.waitForSelector("#gen-result.stale:not([aria-busy])");
+    await page.unroute("**/v1/guard/moderate");
+    abortingRequests = false;
     await page.close();
   },
 );
