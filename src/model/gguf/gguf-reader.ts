@@ -253,6 +253,41 @@ export interface GgufLayoutScan {
   strings: Map<string, { value: string; offset: number }>;
 }
 
+/** The fixed start of a GGUF header: magic, version (2 or 3), tensor and metadata counts. */
+function readPreamble(
+  c: Cursor,
+  size: number,
+  filePath: string,
+): { version: number; tensorCount: number; kvCount: number } {
+  if (size < 24 || c.u32() !== GGUF_MAGIC)
+    throw new GgufReadError(`${filePath}: not a GGUF file (bad magic)`);
+  const version = c.u32();
+  if (version !== 2 && version !== 3) {
+    throw new GgufReadError(`${filePath}: GGUF version ${version} is not supported (expected 2 or 3)`);
+  }
+  const tensorCount = c.count("tensor count");
+  const kvCount = c.count("metadata count");
+  return { version, tensorCount, kvCount };
+}
+
+/** The tensor infos after the metadata: name, dimensions, ggml type, offset relative to the data section. */
+function readTensorInfos(
+  c: Cursor,
+  tensorCount: number,
+  filePath: string,
+): { name: string; ne: number[]; type: number; rel: number }[] {
+  const raw: { name: string; ne: number[]; type: number; rel: number }[] = [];
+  for (let i = 0; i < tensorCount; i++) {
+    const name = c.str();
+    const nDims = c.u32();
+    if (nDims > 4) throw new GgufReadError(`${filePath}: tensor ${name} has ${nDims} dimensions`);
+    const ne: number[] = [];
+    for (let d = 0; d < nDims; d++) ne.push(c.count("dimension"));
+    raw.push({ name, ne, type: c.u32(), rel: c.count("tensor offset") });
+  }
+  return raw;
+}
+
 /**
  * Walk a GGUF header, skipping every metadata value except `general.alignment` and the string keys asked for:
  * a few ms for a 150k-token vocabulary, where GgufFile.open decodes every token. Throws GgufReadError like
@@ -263,14 +298,7 @@ export function scanGgufLayout(filePath: string, stringKeys: readonly string[] =
   try {
     const size = fs.fstatSync(fd).size;
     const c = new Cursor(fd, size, filePath);
-    if (size < 24 || c.u32() !== GGUF_MAGIC)
-      throw new GgufReadError(`${filePath}: not a GGUF file (bad magic)`);
-    const version = c.u32();
-    if (version !== 2 && version !== 3) {
-      throw new GgufReadError(`${filePath}: GGUF version ${version} is not supported (expected 2 or 3)`);
-    }
-    const tensorCount = c.count("tensor count");
-    const kvCount = c.count("metadata count");
+    const { tensorCount, kvCount } = readPreamble(c, size, filePath);
     const wanted = new Set(stringKeys);
     const strings = new Map<string, { value: string; offset: number }>();
     let alignment = GGUF_DEFAULT_ALIGNMENT;
@@ -283,15 +311,7 @@ export function scanGgufLayout(filePath: string, stringKeys: readonly string[] =
       else skipValue(c, type, filePath, 0);
     }
     if (alignment <= 0) throw new GgufReadError(`${filePath}: invalid general.alignment ${alignment}`);
-    const raw: { name: string; ne: number[]; type: number; rel: number }[] = [];
-    for (let i = 0; i < tensorCount; i++) {
-      const name = c.str();
-      const nDims = c.u32();
-      if (nDims > 4) throw new GgufReadError(`${filePath}: tensor ${name} has ${nDims} dimensions`);
-      const ne: number[] = [];
-      for (let d = 0; d < nDims; d++) ne.push(c.count("dimension"));
-      raw.push({ name, ne, type: c.u32(), rel: c.count("tensor offset") });
-    }
+    const raw = readTensorInfos(c, tensorCount, filePath);
     const dataStart = Math.ceil(c.pos / alignment) * alignment;
     let end: number | undefined = 0;
     for (const { name, ne, type, rel } of raw) {
@@ -341,14 +361,7 @@ export class GgufFile {
     try {
       const size = fs.fstatSync(fd).size;
       const c = new Cursor(fd, size, filePath);
-      if (size < 24 || c.u32() !== GGUF_MAGIC)
-        throw new GgufReadError(`${filePath}: not a GGUF file (bad magic)`);
-      const version = c.u32();
-      if (version !== 2 && version !== 3) {
-        throw new GgufReadError(`${filePath}: GGUF version ${version} is not supported (expected 2 or 3)`);
-      }
-      const tensorCount = c.count("tensor count");
-      const kvCount = c.count("metadata count");
+      const { version, tensorCount, kvCount } = readPreamble(c, size, filePath);
       const metadata: GgufMetadata = new Map();
       for (let i = 0; i < kvCount; i++) {
         const key = c.str();
@@ -357,17 +370,7 @@ export class GgufFile {
       const alignValue = metadata.get("general.alignment");
       const alignment = alignValue?.type === "uint32" ? alignValue.value : GGUF_DEFAULT_ALIGNMENT;
       if (alignment <= 0) throw new GgufReadError(`${filePath}: invalid general.alignment ${alignment}`);
-      const raw: { name: string; ne: number[]; type: number; rel: number }[] = [];
-      for (let i = 0; i < tensorCount; i++) {
-        const name = c.str();
-        const nDims = c.u32();
-        if (nDims > 4) throw new GgufReadError(`${filePath}: tensor ${name} has ${nDims} dimensions`);
-        const ne: number[] = [];
-        for (let d = 0; d < nDims; d++) ne.push(c.count("dimension"));
-        const type = c.u32();
-        const rel = c.count("tensor offset");
-        raw.push({ name, ne, type, rel });
-      }
+      const raw = readTensorInfos(c, tensorCount, filePath);
       const dataStart = Math.ceil(c.pos / alignment) * alignment;
       const tensors = raw.map(({ name, ne, type, rel }): GgufTensorInfo => {
         const byteLength = isKnownGgmlType(type) ? ggmlTensorByteLength(type, ne) : NaN;
@@ -505,14 +508,7 @@ export function visitGgufMetadata(filePath: string, visitor: GgufMetadataVisitor
   try {
     const size = fs.fstatSync(fd).size;
     const c = new Cursor(fd, size, filePath);
-    if (size < 24 || c.u32() !== GGUF_MAGIC)
-      throw new GgufReadError(`${filePath}: not a GGUF file (bad magic)`);
-    const version = c.u32();
-    if (version !== 2 && version !== 3) {
-      throw new GgufReadError(`${filePath}: GGUF version ${version} is not supported (expected 2 or 3)`);
-    }
-    c.count("tensor count");
-    const kvCount = c.count("metadata count");
+    const { kvCount } = readPreamble(c, size, filePath);
     for (let i = 0; i < kvCount; i++) {
       const key = c.str();
       const type = typeOf(c.u32(), filePath);
