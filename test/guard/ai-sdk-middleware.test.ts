@@ -6,7 +6,6 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import path from "node:path";
 import { generateText, streamText, wrapLanguageModel } from "ai";
 import { MockLanguageModelV3 } from "ai/test";
 import type { LanguageModelV3CallOptions, LanguageModelV3StreamPart } from "@ai-sdk/provider";
@@ -15,37 +14,21 @@ import {
   createQwen3GuardMiddleware,
   type Qwen3GuardDecisionEvent,
 } from "../../src/guard/ai-sdk-middleware.js";
-import { GenGuard } from "../../src/guard/gen-guard.js";
+import type { GenGuard } from "../../src/guard/gen-guard.js";
 import type { StreamGuard } from "../../src/guard/stream-guard.js";
-import { writeCraftedGenModel, writeCraftedStreamModel } from "../../src/model/synth/index.js";
-import { loadGuard, tempDir } from "./stream-fixture.js";
+import { loadCraftedGuards } from "./stream-fixture.js";
 
-let tmp: ReturnType<typeof tempDir>;
 let stream: StreamGuard;
 let gen: GenGuard;
 
+let closeGuards: (() => Promise<void>) | undefined;
+
 before(async () => {
-  tmp = tempDir("ai-sdk-");
-  writeCraftedStreamModel(path.join(tmp.dir, "stream"));
-  const genModel = writeCraftedGenModel(path.join(tmp.dir, "gen"));
-  stream = await loadGuard(path.join(tmp.dir, "stream"), { sequences: 2 });
-  gen = await GenGuard.load({
-    model: genModel.dir,
-    quantization: "f32",
-    cacheDir: path.join(tmp.dir, "cache"),
-    gpu: "cpu",
-    flashAttention: "off",
-    kvCache: "f32",
-    contextSize: 1024,
-    threads: 1,
-    sequences: 1,
-  });
+  ({ stream, gen, close: closeGuards } = await loadCraftedGuards("ai-sdk-"));
 });
 
 after(async () => {
-  await stream?.close();
-  await gen?.close();
-  tmp?.cleanup();
+  await closeGuards?.();
 });
 
 const usage = {

@@ -6,9 +6,8 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import path from "node:path";
 import { parsePolicyDocument, resolvePolicy, type Policy } from "../../src/core/policy/index.js";
-import { GenGuard } from "../../src/guard/gen-guard.js";
+import type { GenGuard } from "../../src/guard/gen-guard.js";
 import {
   heldTiers,
   moderateTextStream,
@@ -18,10 +17,8 @@ import {
   type RegenerateRequest,
 } from "../../src/guard/moderated-stream.js";
 import type { StreamGuard } from "../../src/guard/stream-guard.js";
-import { writeCraftedGenModel, writeCraftedStreamModel } from "../../src/model/synth/index.js";
-import { loadGuard, tempDir } from "./stream-fixture.js";
+import { loadCraftedGuards } from "./stream-fixture.js";
 
-let tmp: ReturnType<typeof tempDir>;
 let stream: StreamGuard;
 let gen: GenGuard;
 
@@ -31,28 +28,14 @@ function policy(doc: unknown): Policy {
   return resolvePolicy("p", new Map([["p", parsePolicyDocument(doc, "p")]]));
 }
 
+let closeGuards: (() => Promise<void>) | undefined;
+
 before(async () => {
-  tmp = tempDir("moderated-stream-");
-  writeCraftedStreamModel(path.join(tmp.dir, "stream"));
-  const genModel = writeCraftedGenModel(path.join(tmp.dir, "gen"));
-  stream = await loadGuard(path.join(tmp.dir, "stream"), { sequences: 2 });
-  gen = await GenGuard.load({
-    model: genModel.dir,
-    quantization: "f32",
-    cacheDir: path.join(tmp.dir, "cache"),
-    gpu: "cpu",
-    flashAttention: "off",
-    kvCache: "f32",
-    contextSize: 1024,
-    threads: 1,
-    sequences: 1,
-  });
+  ({ stream, gen, close: closeGuards } = await loadCraftedGuards("moderated-stream-"));
 });
 
 after(async () => {
-  await stream?.close();
-  await gen?.close();
-  tmp?.cleanup();
+  await closeGuards?.();
 });
 
 async function* chunks<T>(items: readonly T[]): AsyncGenerator<T> {

@@ -2,7 +2,9 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { GenGuard } from "../../src/guard/gen-guard.js";
 import { StreamGuard, type StreamGuardOptions } from "../../src/guard/stream-guard.js";
+import { writeCraftedGenModel, writeCraftedStreamModel } from "../../src/model/synth/index.js";
 import { ReferenceQwen3, ReferenceStreamHeads } from "../../src/engine/reference/index.js";
 
 /** F32 weights and KV, flash attention off, one thread (the machine is shared), llama.cpp quiet. */
@@ -59,4 +61,38 @@ export function randomChunks(text: string, seed: number, maxLen = 7): string[] {
     i += n;
   }
   return out;
+}
+
+/** The crafted Stream model (2 sequences) and the crafted Gen model (1 sequence), exact settings, in a temp folder. */
+export async function loadCraftedGuards(
+  prefix: string,
+): Promise<{ stream: StreamGuard; gen: GenGuard; close: () => Promise<void> }> {
+  const tmp = tempDir(prefix);
+  let stream: StreamGuard | undefined;
+  let gen: GenGuard | undefined;
+  const close = async () => {
+    await stream?.close();
+    await gen?.close();
+    tmp.cleanup();
+  };
+  try {
+    writeCraftedStreamModel(path.join(tmp.dir, "stream"));
+    const genModel = writeCraftedGenModel(path.join(tmp.dir, "gen"));
+    stream = await loadGuard(path.join(tmp.dir, "stream"), { sequences: 2 });
+    gen = await GenGuard.load({
+      model: genModel.dir,
+      quantization: "f32",
+      cacheDir: path.join(tmp.dir, "cache"),
+      gpu: "cpu",
+      flashAttention: "off",
+      kvCache: "f32",
+      contextSize: 1024,
+      threads: 1,
+      sequences: 1,
+    });
+    return { stream, gen, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
