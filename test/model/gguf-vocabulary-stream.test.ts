@@ -25,11 +25,9 @@ import { tokenizerFromGguf } from "../../src/model/gguf-tokenizer.js";
 import {
   QwenTokenizer,
   TokenizerFormatError,
-  bundledQwen3TokenizerPath,
   loadBundledQwen3Tokenizer,
 } from "../../src/model/tokenizer/index.js";
-import { GgufTokenType } from "../../src/model/tokenizer/vocabulary.js";
-import { fixtureText, rtpLxPrompts } from "./tokenizer-test-data.js";
+import { fixtureText, qwen3GgufArrays, rtpLxPrompts } from "./tokenizer-test-data.js";
 
 let dir: string;
 before(() => {
@@ -48,29 +46,6 @@ async function write(name: string, md: GgufMetadata): Promise<string> {
   const file = path.join(dir, name);
   await writeGguf(file, md, [tensor]);
   return file;
-}
-
-/** Qwen3's vocabulary in the GGUF layout, as the converter writes it. */
-function qwen3Arrays(): { tokens: string[]; types: number[]; merges: string[] } {
-  const json = JSON.parse(fs.readFileSync(bundledQwen3TokenizerPath(), "utf8")) as {
-    model: { vocab: Record<string, number>; merges: [string, string][] };
-    added_tokens: { id: number; content: string; special: boolean }[];
-  };
-  const tokens: string[] = [];
-  const types: number[] = [];
-  for (const [t, id] of Object.entries(json.model.vocab)) {
-    tokens[id] = t;
-    types[id] = GgufTokenType.normal;
-  }
-  for (const a of json.added_tokens) {
-    tokens[a.id] = a.content;
-    types[a.id] = a.special ? GgufTokenType.control : GgufTokenType.userDefined;
-  }
-  for (let id = tokens.length; id < 151936; id++) {
-    tokens[id] = `[PAD${id}]`;
-    types[id] = GgufTokenType.unused;
-  }
-  return { tokens, types, merges: json.model.merges.map(([a, b]) => `${a} ${b}`) };
 }
 
 const nested: GgufValue = {
@@ -161,7 +136,7 @@ test("visitGgufMetadata refuses a truncated header or a non-GGUF file like GgufF
 });
 
 test("tokenizerFromGguf (streamed) equals the tokenizer built from the whole header, id for id", async () => {
-  const { tokens, types, merges } = qwen3Arrays();
+  const { tokens, types, merges } = qwen3GgufArrays();
   const file = await write(
     "qwen3-vocab.gguf",
     new Map<string, GgufValue>([
@@ -205,7 +180,7 @@ test("tokenizerFromGguf (streamed) equals the tokenizer built from the whole hea
 });
 
 test("a GGUF whose merges come before the tokens or types, or without types, gives the same tokenizer", async () => {
-  const { tokens, types, merges } = qwen3Arrays();
+  const { tokens, types, merges } = qwen3GgufArrays();
   const entries: Record<string, [string, GgufValue]> = {
     model: ["tokenizer.ggml.model", gguf.str("gpt2")],
     tokens: ["tokenizer.ggml.tokens", gguf.strings(tokens)],

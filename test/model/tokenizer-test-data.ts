@@ -2,6 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { bundledQwen3TokenizerPath } from "../../src/model/tokenizer/index.js";
+import { GgufTokenType } from "../../src/model/tokenizer/vocabulary.js";
 import { dataFile } from "../helpers/repo-data.js";
 
 /** The 2,080 RTP-LX prompts (26 locales). */
@@ -63,4 +64,27 @@ export function firstDiff(a: readonly number[], b: readonly number[]): string {
   let i = 0;
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
   return `at ${i}: ours [${a.slice(i, i + 6).join(",")}] vs ref [${b.slice(i, i + 6).join(",")}] (lengths ${a.length}/${b.length})`;
+}
+
+/** Qwen3's vocabulary in the GGUF layout, as the converter writes it. */
+export function qwen3GgufArrays(): { tokens: string[]; types: number[]; merges: string[] } {
+  const json = JSON.parse(fs.readFileSync(bundledQwen3TokenizerPath(), "utf8")) as {
+    model: { vocab: Record<string, number>; merges: [string, string][] };
+    added_tokens: { id: number; content: string; special: boolean }[];
+  };
+  const tokens: string[] = [];
+  const types: number[] = [];
+  for (const [t, id] of Object.entries(json.model.vocab)) {
+    tokens[id] = t;
+    types[id] = GgufTokenType.normal;
+  }
+  for (const a of json.added_tokens) {
+    tokens[a.id] = a.content;
+    types[a.id] = a.special ? GgufTokenType.control : GgufTokenType.userDefined;
+  }
+  for (let id = tokens.length; id < 151936; id++) {
+    tokens[id] = `[PAD${id}]`;
+    types[id] = GgufTokenType.unused;
+  }
+  return { tokens, types, merges: json.model.merges.map(([a, b]) => `${a} ${b}`) };
 }

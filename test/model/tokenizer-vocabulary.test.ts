@@ -1,19 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
-  GgufTokenType,
   QwenTokenizer,
   QWEN2_SPLIT_PATTERN,
   TokenizerFormatError,
   TokenizerUsageError,
-  bundledQwen3TokenizerPath,
   loadBundledQwen3Tokenizer,
 } from "../../src/model/tokenizer/index.js";
 import { BYTE_TO_CHAR } from "../../src/model/tokenizer/byte-level.js";
-import { fixtureText, rtpLxPrompts } from "./tokenizer-test-data.js";
+import { fixtureText, qwen3GgufArrays, rtpLxPrompts } from "./tokenizer-test-data.js";
 
 /** A minimal tokenizer.json: the 256 byte tokens, then the tokens the merges make. */
 function tinyTokenizerJson(merges: [string, string][], asStrings: boolean, added: string[] = []): object {
@@ -66,27 +63,10 @@ test("tiny vocabulary: lowest rank first, leftmost on ties; both merge spellings
 });
 
 test("fromVocabulary with GGUF arrays equals fromTokenizerJson on real text", () => {
-  const json = JSON.parse(fs.readFileSync(bundledQwen3TokenizerPath(), "utf8")) as {
-    model: { vocab: Record<string, number>; merges: [string, string][] };
-    added_tokens: { id: number; content: string; special: boolean }[];
-  };
-  const tokens: string[] = [];
-  const types: number[] = [];
-  for (const [t, id] of Object.entries(json.model.vocab)) {
-    tokens[id] = t;
-    types[id] = GgufTokenType.normal;
-  }
-  for (const a of json.added_tokens) {
-    tokens[a.id] = a.content;
-    types[a.id] = a.special ? GgufTokenType.control : GgufTokenType.userDefined;
-  }
-  for (let id = tokens.length; id < 151936; id++) {
-    tokens[id] = `[PAD${id}]`;
-    types[id] = GgufTokenType.unused;
-  }
+  const { tokens, types, merges } = qwen3GgufArrays();
   const fromArrays = QwenTokenizer.fromVocabulary({
     tokens,
-    merges: json.model.merges.map(([a, b]) => `${a} ${b}`),
+    merges,
     tokenTypes: types,
   });
   const reference = loadBundledQwen3Tokenizer();
