@@ -254,22 +254,7 @@ export async function prepareRemoteStreamAssets(
     const given = await prepareStreamAssets(spec, options);
     return { ...given, gguf: "given" };
   }
-  if (resolved.flavor !== "stream") {
-    let template: string | undefined;
-    try {
-      template = (await readChatTemplateFromFolder(resolved.dir)).template;
-    } catch {
-      /* no template: the architecture alone decides */
-    }
-    requireStreamBackbone(resolved.dir, folderKind(resolved.architectures, template), undefined);
-  }
-  const config = loadHfConfig(resolved.dir);
-  const tokenizerPath = path.join(resolved.dir, "tokenizer.json");
-  if (!fs.existsSync(tokenizerPath)) {
-    throw new StreamAssetsError(
-      `${resolved.dir} has no tokenizer.json: copy the model's tokenizer files into the folder`,
-    );
-  }
+  const { config, tokenizerPath } = await checkStreamFolder(resolved);
   return {
     resolved,
     ggufPath: undefined,
@@ -319,22 +304,7 @@ export async function prepareStreamAssets(
       synthetic: syntheticWeightsOf(resolved.file) ?? syntheticMarkerOf(config.raw),
     };
   }
-  if (resolved.flavor !== "stream") {
-    let template: string | undefined;
-    try {
-      template = (await readChatTemplateFromFolder(resolved.dir)).template;
-    } catch {
-      /* no template (or an unreadable one): the architecture alone decides */
-    }
-    requireStreamBackbone(resolved.dir, folderKind(resolved.architectures, template), undefined);
-  }
-  const config = loadHfConfig(resolved.dir);
-  const tokenizerPath = path.join(resolved.dir, "tokenizer.json");
-  if (!fs.existsSync(tokenizerPath)) {
-    throw new StreamAssetsError(
-      `${resolved.dir} has no tokenizer.json: copy the model's tokenizer files into the folder`,
-    );
-  }
+  const { config } = await checkStreamFolder(resolved);
   const heads = loadStreamHeadWeights(resolved.dir, config);
   const converted = await ensureGgufDetailed(resolved.dir, {
     type: options.quantization ?? "q8_0",
@@ -352,4 +322,30 @@ export async function prepareStreamAssets(
     tokenizer: tokenizerFromGguf(converted.path),
     synthetic: syntheticMarkerOf(config.raw),
   };
+}
+
+/**
+ * A Stream model folder's config and tokenizer, checked: a folder that is not a Stream model must hold a Qwen3
+ * backbone (by its architecture, or its chat template when it has one), and tokenizer.json must be there.
+ */
+async function checkStreamFolder(
+  resolved: Extract<ResolvedModel, { kind: "hf-folder" }>,
+): Promise<{ config: Qwen3Config; tokenizerPath: string }> {
+  if (resolved.flavor !== "stream") {
+    let template: string | undefined;
+    try {
+      template = (await readChatTemplateFromFolder(resolved.dir)).template;
+    } catch {
+      /* no template (or an unreadable one): the architecture alone decides */
+    }
+    requireStreamBackbone(resolved.dir, folderKind(resolved.architectures, template), undefined);
+  }
+  const config = loadHfConfig(resolved.dir);
+  const tokenizerPath = path.join(resolved.dir, "tokenizer.json");
+  if (!fs.existsSync(tokenizerPath)) {
+    throw new StreamAssetsError(
+      `${resolved.dir} has no tokenizer.json: copy the model's tokenizer files into the folder`,
+    );
+  }
+  return { config, tokenizerPath };
 }
